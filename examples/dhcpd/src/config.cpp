@@ -184,9 +184,9 @@ config validate(const raw_settings &file, const raw_settings &arguments,
   auto first = parse_ipv4(pool.value.substr(0, dash));
   auto last = dash == std::string::npos ? std::nullopt : parse_ipv4(pool.value.substr(dash + 1));
   if (!first || !last) fail(pool.origin, "pool '" + pool.value + "' is not FIRST-LAST");
-  if (*last < *first) fail(pool.origin, "pool " + pool.value + " ends before it starts");
   if (!c.subnet.contains(*first) || !c.subnet.contains(*last))
     fail(pool.origin, "pool " + pool.value + " is not inside subnet " + to_string(c.subnet));
+  if (*last < *first) fail(pool.origin, "pool " + pool.value + " ends before it starts");
   if (*first == c.subnet.network || *last == c.subnet.broadcast())
     fail(pool.origin, "pool " + pool.value + " includes the subnet's network or broadcast address");
   c.pool_first = *first;
