@@ -4,6 +4,7 @@
 
 #include "ipv4.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <map>
@@ -28,7 +29,9 @@ struct hardware_address {
   std::array<std::uint8_t, 16> bytes{};
 
   friend bool operator==(const hardware_address &a, const hardware_address &b) {
-    return a.type == b.type && a.length == b.length && a.bytes == b.bytes;
+    // Bytes past `length` are not part of the address.
+    return a.type == b.type && a.length == b.length &&
+           std::equal(a.bytes.begin(), a.bytes.begin() + a.length, b.bytes.begin());
   }
 };
 

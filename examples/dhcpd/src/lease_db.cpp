@@ -189,6 +189,9 @@ lease_db::lease_db(const std::string &dir, lease_db_options options)
   try {
     lock_fd_ = ::openat(dir_fd_, lock_file, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, file_mode);
     if (lock_fd_ < 0) throw_open_error(path_of(dir_, lock_file), errno);
+    if (::fchmod(lock_fd_, file_mode) != 0)
+      throw lease_db_error(path_of(dir_, lock_file) +
+                           ": cannot set mode: " + describe_errno(errno));
     if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0)
       throw lease_db_error(path_of(dir_, lock_file) +
                            ": locked: another gracefulstop-dhcpd is using " + dir_);

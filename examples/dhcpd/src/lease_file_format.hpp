@@ -26,7 +26,9 @@
 //
 //     # gracefulstop-dhcpd snapshot v1 seq=SEQ leases=N crc32c=XXXXXXXX
 //
-// where crc32c covers every byte after that line.
+// where crc32c covers every byte after that line. A hardware type with no address (InfiniBand
+// clients send none) is not written: ISC syntax cannot say it, and such clients are known by
+// their client id anyway.
 #ifndef GSDHCPD_LEASE_FILE_FORMAT_HPP
 #define GSDHCPD_LEASE_FILE_FORMAT_HPP
 
