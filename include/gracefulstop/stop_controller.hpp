@@ -404,10 +404,10 @@ inline std::error_code stop_controller::install(std::error_code &ec) noexcept {
     return ec = std::make_error_code(std::errc::not_enough_memory);
   }
 
-  if ((ec = pipe_.open())) return rollback(ec, 0);
+  if ((ec = pipe_.open())) return ec = rollback(ec, 0);
 #if GRACEFULSTOP_HAS_SIGNALFD
   if (active_ == backend::signalfd && (ec = signalfd_.open(handled_, pipe_.read_fd())))
-    return rollback(ec, 0);
+    return ec = rollback(ec, 0);
 #endif
   {
     std::lock_guard<std::mutex> lock(wake_->mutex);
@@ -424,7 +424,7 @@ inline std::error_code stop_controller::install(std::error_code &ec) noexcept {
     if (!policies_[signo]) continue;
     struct sigaction previous {};
     if (detail::sys().sigaction(signo, nullptr, &previous) != 0)
-      return rollback({errno, std::system_category()}, signo);
+      return ec = rollback({errno, std::system_category()}, signo);
     if (opts_.keep_inherited_ignore && previous.sa_handler == SIG_IGN &&
         (signo == SIGHUP || signo == SIGINT)) {
       sigdelset(&handled_, signo);
@@ -448,19 +448,19 @@ inline std::error_code stop_controller::install(std::error_code &ec) noexcept {
     g.handled[signo].store(true, std::memory_order_relaxed);
     if (detail::sys().sigaction(signo, &act, nullptr) != 0) {
       g.handled[signo].store(false, std::memory_order_relaxed);
-      return rollback({errno, std::system_category()}, signo);
+      return ec = rollback({errno, std::system_category()}, signo);
     }
   }
 
   sigemptyset(&g.blocked_by_us);
   if (detail::sys().pthread_sigmask(SIG_SETMASK, nullptr, &mask_before_install_) != 0)
-    return rollback({errno, std::system_category()}, detail::max_signal);
+    return ec = rollback({errno, std::system_category()}, detail::max_signal);
   if (active_ == backend::signalfd) {
     for (int signo = 1; signo < detail::max_signal; ++signo)
       if (sigismember(&handled_, signo) == 1 && sigismember(&mask_before_install_, signo) == 0)
         sigaddset(&g.blocked_by_us, signo);
     if (int rc = detail::sys().pthread_sigmask(SIG_BLOCK, &handled_, nullptr); rc != 0)
-      return rollback({rc, std::system_category()}, detail::max_signal);
+      return ec = rollback({rc, std::system_category()}, detail::max_signal);
   }
 
   // Fork hygiene: registered once per process (atfork handlers cannot be removed); it does
