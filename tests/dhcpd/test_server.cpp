@@ -486,3 +486,27 @@ TEST_CASE("the pool is handed out in full and no address twice") {
   CHECK(*seen.rbegin() == ip("10.0.0.14"));
   CHECK(f.send(client{6, {}}.discover()).dropped == drop_reason::pool_exhausted);
 }
+
+TEST_CASE("packets built in code without a message type or with a bad hlen are dropped") {
+  fixture f;
+  dhcp_packet p = client{1, {}}.discover();
+  p.options.type.reset();
+  CHECK(f.send(p).dropped == drop_reason::malformed);
+  p = client{1, {}}.discover();
+  p.hlen = 17;
+  CHECK(f.send(p).dropped == drop_reason::malformed);
+  CHECK(f.server->stats().malformed[static_cast<std::size_t>(parse_error::missing_message_type)] ==
+        1);
+  CHECK(f.server->stats().malformed[static_cast<std::size_t>(parse_error::bad_hlen)] == 1);
+}
+
+TEST_CASE("the stored hostname is capped at 255 bytes") {
+  fixture f;
+  client a{1, {}};
+  ipv4 offered = f.send(a.discover()).reply->packet.yiaddr;
+  dhcp_packet request = a.select(offered);
+  request.options.hostname = std::string(1000, 'n');
+  decision ack = f.send(request);
+  REQUIRE(ack.persisted);
+  CHECK(ack.persisted->hostname == std::string(255, 'n'));
+}

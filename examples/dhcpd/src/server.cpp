@@ -6,6 +6,8 @@ namespace gsdhcpd {
 
 namespace {
 
+constexpr std::size_t max_hostname_size = 255; // a full DNS name
+
 // ISC dhcpd can record these hardware types in a lease file (see lease_file_format.cpp).
 bool lease_file_can_record(std::uint8_t htype) {
   return htype == 1 || htype == 6 || htype == 8 || htype == 32;
@@ -114,6 +116,12 @@ decision dhcp_server::handle_datagram(const std::uint8_t *data, std::size_t size
 decision dhcp_server::handle(const dhcp_packet &request, const arrival &from, std::int64_t now) {
   ++stats_.received;
   if (request.overload_ignored) ++stats_.overload_ignored;
+  // parse_packet guarantees these two; a packet built in code might not.
+  if (!request.options.type || request.hlen > request.chaddr.size()) {
+    auto error = request.options.type ? parse_error::bad_hlen : parse_error::missing_message_type;
+    ++stats_.malformed[static_cast<std::size_t>(error)];
+    return drop(drop_reason::malformed);
+  }
   if (request.op != op_request) return drop(drop_reason::not_a_request);
   message_type type = *request.options.type;
   ++stats_.received_by_type[static_cast<std::size_t>(type)];
@@ -355,7 +363,8 @@ decision dhcp_server::acknowledge(const dhcp_packet &request, const std::string 
   granted.ends = now + settings_.lease_time;
   granted.hardware = hardware_of(request);
   granted.client_id = request.options.client_id;
-  granted.hostname = request.options.hostname.value_or("");
+  // Informational only; the cap keeps the snapshot within what ISC's parser takes in a string.
+  granted.hostname = request.options.hostname.value_or("").substr(0, max_hostname_size);
 
   dhcp_packet packet = make_reply(request, message_type::ack, address);
   packet.ciaddr = request.ciaddr;
