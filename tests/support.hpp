@@ -159,6 +159,7 @@ struct child {
 inline void start_child(child &c, const std::function<int()> &body) {
   int fds[2];
   REQUIRE(::pipe(fds) == 0);
+  std::fflush(nullptr); // or the child inherits and repeats the harness's buffered output
   const pid_t pid = ::fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
@@ -178,6 +179,27 @@ inline void start_child(child &c, const std::function<int()> &body) {
   ::close(fds[1]);
   c.pid = pid;
   c.out = fds[0];
+}
+
+/// The kernel's view of a process's signals and current system call, for failure messages.
+inline std::string signal_state_of(pid_t pid) {
+  std::string report;
+  std::FILE *status = std::fopen(("/proc/" + std::to_string(pid) + "/status").c_str(), "r");
+  if (status != nullptr) {
+    char line[256];
+    while (std::fgets(line, sizeof line, status) != nullptr)
+      if (std::strncmp(line, "Sig", 3) == 0 || std::strncmp(line, "ShdPnd", 6) == 0 ||
+          std::strncmp(line, "State", 5) == 0)
+        report += line;
+    std::fclose(status);
+  }
+  std::FILE *sc = std::fopen(("/proc/" + std::to_string(pid) + "/syscall").c_str(), "r");
+  if (sc != nullptr) {
+    char line[256] = {};
+    if (std::fgets(line, sizeof line, sc) != nullptr) report += std::string("syscall: ") + line;
+    std::fclose(sc);
+  }
+  return report;
 }
 
 /// Prints a line and flushes, for children to report progress the parent waits on.

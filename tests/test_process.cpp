@@ -197,13 +197,17 @@ TEST_CASE("EINTR mode: a blocking read in a legacy loop returns EINTR on SIGTERM
   bool in_read = false;
   while (!in_read && std::chrono::steady_clock::now() < until) {
     std::ifstream sc("/proc/" + std::to_string(c.pid) + "/syscall");
-    long nr = -1;
+    // A string, not a number: a running task reads "running", and a failed numeric extraction
+    // stores 0, which is SYS_read on x86-64.
+    std::string nr;
     sc >> nr;
-    in_read = nr == SYS_read;
+    in_read = nr == std::to_string(SYS_read);
     if (!in_read) std::this_thread::yield();
   }
   CHECK(in_read);
   REQUIRE(::kill(c.pid, SIGTERM) == 0);
+  if (!c.wait_for("read returned", 5000))
+    FAIL("no EINTR; child state:\n" << test::signal_state_of(c.pid) << c.output);
   const int status = c.wait_exit();
   INFO(c.output);
   CHECK(c.output.find("read returned EINTR") != std::string::npos);
