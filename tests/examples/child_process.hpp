@@ -1,0 +1,219 @@
+// A child process under test: started with fork/exec, its stdout and stderr read line by line
+// through one pipe, signalled with kill(), and always reaped.
+//
+// Every wait is bounded and waits on a descriptor (the output pipe, a pidfd), never on a sleep:
+// the examples announce what they do in logfmt lines, and the test waits for those lines.
+#ifndef GRACEFULSTOP_TESTS_EXAMPLES_CHILD_PROCESS_HPP
+#define GRACEFULSTOP_TESTS_EXAMPLES_CHILD_PROCESS_HPP
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstddef>
+#include <fcntl.h>
+#include <optional>
+#include <poll.h>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <system_error>
+#include <unistd.h>
+#include <utility>
+#include <vector>
+
+namespace gs_test {
+
+using clock = std::chrono::steady_clock;
+
+/// Milliseconds left until `deadline`, as poll() wants them (0 once it has passed).
+inline int ms_until(clock::time_point deadline) {
+  const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - clock::now()).count();
+  return left <= 0 ? 0 : static_cast<int>(left);
+}
+
+class child_process {
+public:
+  explicit child_process(std::vector<std::string> argv) : argv_(std::move(argv)) {
+    if (argv_.empty()) throw std::invalid_argument("child_process: empty argv");
+    // Built before fork: between fork and exec the child may only make async-signal-safe calls.
+    std::vector<char *> args;
+    for (std::string &a : argv_)
+      args.push_back(a.data());
+    args.push_back(nullptr);
+
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0)
+      throw std::system_error(errno, std::system_category(), "pipe2");
+    pid_ = ::fork();
+    if (pid_ < 0) {
+      const int saved = errno;
+      ::close(fds[0]);
+      ::close(fds[1]);
+      throw std::system_error(saved, std::system_category(), "fork");
+    }
+    if (pid_ == 0) {
+      // The example starts the way a daemon starts from a service manager: default dispositions
+      // and nothing blocked, whatever the test runner itself inherited (a SIGINT ignored by a
+      // background job would otherwise stay ignored across exec).
+      struct sigaction dfl {};
+      dfl.sa_handler = SIG_DFL;
+      sigemptyset(&dfl.sa_mask);
+      for (int signo : {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGPIPE, SIGUSR1, SIGUSR2})
+        ::sigaction(signo, &dfl, nullptr);
+      sigset_t none;
+      sigemptyset(&none);
+      ::sigprocmask(SIG_SETMASK, &none, nullptr);
+      const int devnull = ::open("/dev/null", O_RDONLY);
+      if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
+      ::dup2(fds[1], STDOUT_FILENO); // dup2 clears O_CLOEXEC on the copies: they survive exec
+      ::dup2(fds[1], STDERR_FILENO);
+      ::execv(args[0], args.data());
+      static const char message[] = "event=exec-failed\n";
+      [[maybe_unused]] const ssize_t ignored = ::write(STDERR_FILENO, message, sizeof message - 1);
+      ::_exit(127);
+    }
+    ::close(fds[1]);
+    out_ = fds[0];
+#if defined(SYS_pidfd_open)
+    // A pidfd turns "has the child exited?" into a descriptor poll() can wait on with a timeout.
+    pidfd_ = static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0));
+#endif
+  }
+
+  ~child_process() {
+    if (!reaped_) {
+      ::kill(pid_, SIGKILL);
+      int status = 0;
+      while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+      }
+    }
+    if (out_ >= 0) ::close(out_);
+    if (pidfd_ >= 0) ::close(pidfd_);
+  }
+  child_process(const child_process &) = delete;
+  child_process &operator=(const child_process &) = delete;
+
+  pid_t pid() const {
+    return pid_;
+  }
+
+  void send_signal(int signo) {
+    if (::kill(pid_, signo) != 0) throw std::system_error(errno, std::system_category(), "kill");
+  }
+
+  /// The next line (after the last one this returned) that contains `needle`, or nullopt if the
+  /// output ends or `timeout` passes first.
+  std::optional<std::string> next_line(std::string_view needle, std::chrono::milliseconds timeout) {
+    const clock::time_point deadline = clock::now() + timeout;
+    for (;;) {
+      for (; cursor_ < lines_.size(); ++cursor_)
+        if (lines_[cursor_].find(needle) != std::string::npos) return lines_[cursor_++];
+      if (eof_ || !read_some(ms_until(deadline))) return std::nullopt;
+    }
+  }
+
+  /// Waits for the child to exit (reading the rest of its output) and returns its wait status,
+  /// or nullopt if it is still running after `timeout`.
+  std::optional<int> wait_exit(std::chrono::milliseconds timeout) {
+    if (reaped_) return status_;
+    const clock::time_point deadline = clock::now() + timeout;
+    // All output first: the child's last lines are written before it exits, and EOF comes once
+    // it has (it holds the only write end).
+    while (!eof_)
+      if (!read_some(ms_until(deadline))) break;
+    if (pidfd_ >= 0) {
+      pollfd p{pidfd_, POLLIN, 0};
+      while (::poll(&p, 1, ms_until(deadline)) < 0 && errno == EINTR) {
+      }
+    }
+    // Without pidfd (old kernels), EOF on the pipe is the exit signal; WNOHANG then only misses a
+    // child that closed its output and lives on, which the timeout reports.
+    int status = 0;
+    pid_t r;
+    while ((r = ::waitpid(pid_, &status, WNOHANG)) < 0 && errno == EINTR) {
+    }
+    if (r != pid_) return std::nullopt;
+    reaped_ = true;
+    status_ = status;
+    return status_;
+  }
+
+  const std::vector<std::string> &lines() const {
+    return lines_;
+  }
+
+  /// Index of the first line containing `needle`, or npos.
+  std::size_t index_of(std::string_view needle, std::size_t from = 0) const {
+    for (std::size_t i = from; i < lines_.size(); ++i)
+      if (lines_[i].find(needle) != std::string::npos) return i;
+    return npos;
+  }
+  static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+
+  /// Everything read so far, for failure messages.
+  std::string transcript() const {
+    std::string out = argv_[0] + " said:\n";
+    for (const std::string &line : lines_)
+      out += "  " + line + "\n";
+    if (!partial_.empty()) out += "  " + partial_ + " (no newline)\n";
+    return out;
+  }
+
+private:
+  /// Waits up to `timeout_ms` for output and reads what is there. False on timeout or EOF.
+  bool read_some(int timeout_ms) {
+    pollfd p{out_, POLLIN, 0};
+    int n;
+    while ((n = ::poll(&p, 1, timeout_ms)) < 0 && errno == EINTR) {
+    }
+    if (n <= 0) return false;
+    char buffer[4096];
+    ssize_t got;
+    while ((got = ::read(out_, buffer, sizeof buffer)) < 0 && errno == EINTR) {
+    }
+    if (got <= 0) {
+      eof_ = true;
+      if (!partial_.empty()) lines_.push_back(std::exchange(partial_, {}));
+      return false;
+    }
+    partial_.append(buffer, static_cast<std::size_t>(got));
+    std::size_t newline;
+    while ((newline = partial_.find('\n')) != std::string::npos) {
+      lines_.push_back(partial_.substr(0, newline));
+      partial_.erase(0, newline + 1);
+    }
+    return true;
+  }
+
+  std::vector<std::string> argv_;
+  pid_t pid_ = -1;
+  int out_ = -1;
+  int pidfd_ = -1;
+  bool eof_ = false;
+  bool reaped_ = false;
+  int status_ = 0;
+  std::string partial_;
+  std::vector<std::string> lines_;
+  std::size_t cursor_ = 0;
+};
+
+/// The value of `key` in a logfmt line (unquoted values only, which is all the examples print).
+inline std::optional<std::string> logfmt_field(std::string_view line, std::string_view key) {
+  std::size_t pos = 0;
+  while (pos < line.size()) {
+    const std::size_t end = std::min(line.find(' ', pos), line.size());
+    const std::string_view token = line.substr(pos, end - pos);
+    if (token.size() > key.size() && token.substr(0, key.size()) == key && token[key.size()] == '=')
+      return std::string(token.substr(key.size() + 1));
+    pos = end + 1;
+  }
+  return std::nullopt;
+}
+
+} // namespace gs_test
+
+#endif // GRACEFULSTOP_TESTS_EXAMPLES_CHILD_PROCESS_HPP

@@ -1,0 +1,311 @@
+// Runs each example as a real process: start it, wait for its ready line, signal it from outside,
+// then check what it did (its logfmt lines and what its clients saw) and how it exited.
+//
+// The example binaries come in as GS_EXAMPLE_<NAME> definitions (their paths), set by CMake only
+// for the examples whose library was found; the others' cases are not compiled.
+#include "child_process.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <arpa/inet.h>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <netinet/in.h>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <thread>
+#include <unistd.h>
+
+using gs_test::child_process;
+using gs_test::logfmt_field;
+
+namespace {
+
+// An upper bound for each wait, not a delay: every wait ends as soon as its line or event comes.
+constexpr std::chrono::milliseconds patience{10000};
+
+std::string require_line(child_process &child, std::string_view needle) {
+  std::optional<std::string> line = child.next_line(needle, patience);
+  if (!line)
+    FAIL("no line containing \"" << needle << "\" from the example\n" << child.transcript());
+  return *line;
+}
+
+int require_exit(child_process &child) {
+  const std::optional<int> status = child.wait_exit(patience);
+  if (!status) FAIL("the example did not exit\n" << child.transcript());
+  return *status;
+}
+
+void check_exited_with(int status, int code, const child_process &child) {
+  INFO(child.transcript());
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == code);
+}
+
+void check_killed_by(int status, int signo, const child_process &child) {
+  INFO(child.transcript());
+  REQUIRE(WIFSIGNALED(status));
+  CHECK(WTERMSIG(status) == signo);
+}
+
+int port_of(const std::string &ready_line) {
+  const std::optional<std::string> port = logfmt_field(ready_line, "port");
+  REQUIRE(port);
+  const int value = std::atoi(port->c_str());
+  REQUIRE(value > 0);
+  REQUIRE(value < 65536);
+  return value;
+}
+
+// ---- loopback clients ------------------------------------------------------------------------
+
+class socket_fd {
+public:
+  explicit socket_fd(int fd = -1) : fd_(fd) {}
+  socket_fd(socket_fd &&other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  socket_fd &operator=(socket_fd &&) = delete;
+  ~socket_fd() { reset(); }
+  int get() const { return fd_; }
+  void reset() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+private:
+  int fd_;
+};
+
+sockaddr_in loopback(int port) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<in_port_t>(port));
+  return a;
+}
+
+/// Connects to 127.0.0.1:port; returns the socket, or the errno of the failed connect.
+std::pair<socket_fd, int> try_connect(int port) {
+  socket_fd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  REQUIRE(s.get() >= 0);
+  const sockaddr_in a = loopback(port);
+  if (::connect(s.get(), reinterpret_cast<const sockaddr *>(&a), sizeof a) != 0)
+    return {socket_fd(), errno};
+  return {std::move(s), 0};
+}
+
+socket_fd connect_to(int port) {
+  auto [s, error] = try_connect(port);
+  INFO("connect: " << std::strerror(error));
+  REQUIRE(error == 0);
+  return std::move(s);
+}
+
+/// Waits for `fd` to be readable (or writable); false on timeout.
+bool wait_for(int fd, short events, gs_test::clock::time_point deadline) {
+  pollfd p{fd, events, 0};
+  int n;
+  while ((n = ::poll(&p, 1, gs_test::ms_until(deadline))) < 0 && errno == EINTR) {
+  }
+  return n > 0;
+}
+
+/// Sends `message` and reads back exactly as many bytes.
+std::string round_trip(int fd, const std::string &message) {
+  REQUIRE(::send(fd, message.data(), message.size(), MSG_NOSIGNAL) ==
+          static_cast<ssize_t>(message.size()));
+  const auto deadline = gs_test::clock::now() + patience;
+  std::string echoed;
+  char buffer[4096];
+  while (echoed.size() < message.size()) {
+    REQUIRE(wait_for(fd, POLLIN, deadline));
+    const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+    REQUIRE(n > 0);
+    echoed.append(buffer, static_cast<std::size_t>(n));
+  }
+  return echoed;
+}
+
+/// Sends all of `payload` while reading the echo, half-closes, and reads until the server closes.
+/// Returns everything received (the echo, if the server finished it).
+std::string exchange_until_closed(int fd, const std::string &payload) {
+  const auto deadline = gs_test::clock::now() + patience;
+  std::size_t sent = 0;
+  bool half_closed = false;
+  std::string received;
+  char buffer[65536];
+  for (;;) {
+    if (sent == payload.size() && !half_closed) {
+      REQUIRE(::shutdown(fd, SHUT_WR) == 0);
+      half_closed = true;
+    }
+    pollfd p{fd, static_cast<short>(POLLIN | (half_closed ? 0 : POLLOUT)), 0};
+    const int n = ::poll(&p, 1, gs_test::ms_until(deadline));
+    REQUIRE(n > 0); // timed out otherwise
+    if (p.revents & POLLOUT) {
+      const ssize_t w =
+          ::send(fd, payload.data() + sent, std::min<std::size_t>(payload.size() - sent, 65536),
+                 MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (w > 0) sent += static_cast<std::size_t>(w);
+    }
+    if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
+      const ssize_t r = ::recv(fd, buffer, sizeof buffer, MSG_DONTWAIT);
+      if (r == 0) return received;
+      if (r > 0) received.append(buffer, static_cast<std::size_t>(r));
+      if (r < 0 && errno != EAGAIN && errno != EINTR) return received;
+    }
+  }
+}
+
+/// True once the server closes the connection (EOF or reset) before the deadline.
+bool closed_by_server(int fd) {
+  const auto deadline = gs_test::clock::now() + patience;
+  char buffer[4096];
+  for (;;) {
+    if (!wait_for(fd, POLLIN, deadline)) return false;
+    const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+    if (n <= 0) return true;
+  }
+}
+
+std::string test_payload(std::size_t size) {
+  std::string s(size, '\0');
+  for (std::size_t i = 0; i < size; ++i)
+    s[i] = static_cast<char>('a' + (i * 7 + i / 251) % 26);
+  return s;
+}
+
+// ---- the echo servers (epoll, asio, libuv, libevent) -----------------------------------------
+//
+// All four take [PORT [DRAIN_BUDGET_MS]], print `event=ready ... port=N`, and register the stages
+// stop-accepting, drain (waits for open connections to close, within the budget) and close.
+
+// SIGTERM while a client is connected: new clients are refused, the open one is still served to
+// the end of what it sends (even past its half-close), the drain completes when it closes, exit 0.
+void echo_sigterm_drains(const char *binary) {
+  child_process server({binary, "0"});
+  const int port = port_of(require_line(server, "event=ready"));
+  socket_fd client = connect_to(port);
+  REQUIRE(round_trip(client.get(), "hello\n") == "hello\n");
+
+  server.send_signal(SIGTERM);
+  const std::string requested = require_line(server, "event=stop-requested signal=SIGTERM");
+  CHECK(logfmt_field(requested, "sender_pid") == std::to_string(::getpid()));
+  CHECK(logfmt_field(require_line(server, "event=stage stage=stop-accepting"), "outcome") ==
+        "done");
+  require_line(server, "event=stage-start stage=drain");
+
+  const int refused = try_connect(port).second;
+  CHECK(refused == ECONNREFUSED);
+
+  // Larger than the socket buffers, so the server has to hold back and finish its echo.
+  const std::string payload = test_payload(3 << 20);
+  const std::string echoed = exchange_until_closed(client.get(), payload);
+  CHECK(echoed.size() == payload.size());
+  CHECK((echoed == payload)); // not decomposed: Catch would print megabytes on failure
+
+  const std::string drain = require_line(server, "event=stage stage=drain");
+  CHECK(logfmt_field(drain, "outcome") == "done");
+  const int status = require_exit(server);
+  check_exited_with(status, 0, server);
+  CHECK(server.index_of("event=stopped") != child_process::npos);
+  CHECK(logfmt_field(server.lines()[server.index_of("event=stopped")], "status") == "0");
+}
+
+// A client that never closes: the drain gives up at its budget, the close stage closes it, and the
+// stop still ends in a clean exit 0 (a skippable drain timing out is not a failed stop).
+void echo_drain_budget_closes_the_rest(const char *binary) {
+  child_process server({binary, "0", "300"});
+  const int port = port_of(require_line(server, "event=ready"));
+  socket_fd client = connect_to(port);
+  REQUIRE(round_trip(client.get(), "ping\n") == "ping\n");
+
+  server.send_signal(SIGTERM);
+  const std::string drain = require_line(server, "event=stage stage=drain");
+  CHECK(logfmt_field(drain, "outcome") == "timed_out");
+  CHECK(std::atoi(logfmt_field(drain, "elapsed_ms").value_or("0").c_str()) >= 300);
+  require_line(server, "reason=stop");
+  CHECK(closed_by_server(client.get()));
+  check_exited_with(require_exit(server), 0, server);
+}
+
+// ^C under the default policy: the same drain, then the process dies of SIGINT.
+void echo_sigint_reraises(const char *binary) {
+  child_process server({binary, "0"});
+  const int port = port_of(require_line(server, "event=ready"));
+  socket_fd client = connect_to(port);
+  REQUIRE(round_trip(client.get(), "x") == "x");
+
+  server.send_signal(SIGINT);
+  require_line(server, "event=stage-start stage=drain");
+  REQUIRE(round_trip(client.get(), "still served\n") == "still served\n");
+  client.reset();
+  CHECK(logfmt_field(require_line(server, "event=stage stage=drain"), "outcome") == "done");
+  CHECK(logfmt_field(require_line(server, "event=stopped"), "reraise") == "SIGINT");
+  check_killed_by(require_exit(server), SIGINT, server);
+}
+
+// A second ^C during the drain escalates to a fast stop: the drain is cancelled, the must-run
+// close stage still closes the client, and the process dies of SIGINT.
+void echo_second_sigint_skips_drain(const char *binary) {
+  child_process server({binary, "0"});
+  const int port = port_of(require_line(server, "event=ready"));
+  socket_fd client = connect_to(port);
+  REQUIRE(round_trip(client.get(), "x") == "x");
+
+  server.send_signal(SIGINT);
+  require_line(server, "event=stage-start stage=drain");
+  server.send_signal(SIGINT);
+  CHECK(logfmt_field(require_line(server, "event=escalated"), "action") == "fast");
+  CHECK(logfmt_field(require_line(server, "event=stage stage=drain"), "outcome") == "cancelled");
+  CHECK(logfmt_field(require_line(server, "event=stage stage=close"), "outcome") == "done");
+  CHECK(closed_by_server(client.get()));
+  check_killed_by(require_exit(server), SIGINT, server);
+}
+
+} // namespace
+
+#define GS_ECHO_SERVER_TESTS(name, binary)                                                         \
+  TEST_CASE(name ": SIGTERM stops accepting and drains the open connection then exits 0",          \
+            "[examples]") {                                                                        \
+    echo_sigterm_drains(binary);                                                                   \
+  }                                                                                                \
+  TEST_CASE(name ": the drain budget ends the wait and the close stage closes the client",         \
+            "[examples]") {                                                                        \
+    echo_drain_budget_closes_the_rest(binary);                                                     \
+  }                                                                                                \
+  TEST_CASE(name ": SIGINT drains then dies of SIGINT", "[examples]") {                            \
+    echo_sigint_reraises(binary);                                                                  \
+  }                                                                                                \
+  TEST_CASE(name ": a second SIGINT cancels the drain", "[examples]") {                            \
+    echo_second_sigint_skips_drain(binary);                                                        \
+  }
+
+#ifdef GS_EXAMPLE_EPOLL
+GS_ECHO_SERVER_TESTS("epoll", GS_EXAMPLE_EPOLL)
+
+TEST_CASE("epoll: bad arguments get a specific error and status 2", "[examples]") {
+  child_process server({GS_EXAMPLE_EPOLL, "70000"});
+  CHECK(require_line(server, "PORT must be an integer in 0..65535, got \"70000\"").size() > 0);
+  check_exited_with(require_exit(server), 2, server);
+}
+#endif
+#ifdef GS_EXAMPLE_ASIO
+GS_ECHO_SERVER_TESTS("asio", GS_EXAMPLE_ASIO)
+#endif
+#ifdef GS_EXAMPLE_LIBUV
+GS_ECHO_SERVER_TESTS("libuv", GS_EXAMPLE_LIBUV)
+#endif
+#ifdef GS_EXAMPLE_LIBEVENT
+GS_ECHO_SERVER_TESTS("libevent", GS_EXAMPLE_LIBEVENT)
+#endif
