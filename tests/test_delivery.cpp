@@ -2,6 +2,7 @@
 // sender. Every case runs once per backend (each in its own process).
 #include "support.hpp"
 
+#include <atomic>
 #include <fcntl.h>
 #include <thread>
 
@@ -151,13 +152,15 @@ TEST_CASE("signalfd backend: a thread that does not block the signal is caught b
   int ready[2], go[2];
   REQUIRE(::pipe(ready) == 0);
   REQUIRE(::pipe(go) == 0);
+  // Catch2's assertions are not thread-safe: the thread only reports, the main thread checks.
+  std::atomic<bool> thread_ok{true};
   std::thread leaky([&] {
     char b = 1;
-    REQUIRE(::write(ready[1], &b, 1) == 1);
+    thread_ok = thread_ok && ::write(ready[1], &b, 1) == 1;
     // Waits for the main thread, then sends the signal to itself: thread-directed, so it can only
     // be delivered here, where it is not blocked.
-    REQUIRE(::read(go[0], &b, 1) == 1);
-    ::pthread_kill(::pthread_self(), SIGUSR1);
+    thread_ok = thread_ok && ::read(go[0], &b, 1) == 1;
+    thread_ok = thread_ok && ::pthread_kill(::pthread_self(), SIGUSR1) == 0;
   });
   char b;
   REQUIRE(::read(ready[0], &b, 1) == 1);
@@ -165,6 +168,7 @@ TEST_CASE("signalfd backend: a thread that does not block the signal is caught b
   CHECK(log.has("event=mask-leak signal=SIGUSR1"));
   REQUIRE(::write(go[1], &b, 1) == 1);
   leaky.join();
+  REQUIRE(thread_ok);
   REQUIRE(test::wait_readable(ctl.fd(), 5000));
   ctl.dispatch();
   CHECK(log.has("event=safety-net signal=SIGUSR1"));
