@@ -316,3 +316,38 @@ TEST_CASE("a forked child without exec is a plain process again and may install 
   CHECK(c.output.find("child clean") != std::string::npos);
   CHECK(c.output.find("parent stopped") != std::string::npos);
 }
+
+TEST_CASE("a child forked during a stop tears down its copy of the controller without hanging",
+          "[process][fork]") {
+  test::child c;
+  test::start_child(c, [] {
+    gs::stop_controller ctl; // the watchdog is on by default
+    gs::stage_completion drain;
+    ctl.add_stage({"drain", gs::stage_kind::drain, [&](gs::stage_context &ctx) {
+                     drain = ctx.defer();
+                     return gs::stage_status::pending;
+                   }});
+    ctl.install();
+    ctl.request_stop(); // the stop is now waiting on the drain, with the watchdog thread running
+    if (ctl.state() != gs::controller_state::stopping) return 30;
+    const pid_t kid = ::fork();
+    if (kid == 0) {
+      ctl.uninstall(); // the copy: must not join a thread that does not exist in this process
+      ::_exit(0);
+    }
+    int st = 0;
+    ::waitpid(kid, &st, 0);
+    test::say(WIFEXITED(st) && WEXITSTATUS(st) == 0 ? "kid tore down" : "kid failed");
+    drain.done();
+    while (ctl.state() != gs::controller_state::stopped) {
+      if (!test::wait_readable(ctl.fd(), 5000)) return 31;
+      ctl.dispatch();
+    }
+    return 0;
+  });
+  const int status = c.wait_exit();
+  INFO(c.output);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(c.output.find("kid tore down") != std::string::npos);
+}

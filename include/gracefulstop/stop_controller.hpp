@@ -528,13 +528,13 @@ inline std::error_code stop_controller::rollback(std::error_code ec, int install
 }
 
 inline void stop_controller::uninstall() noexcept {
-  stop_watchdog();
-  if (!installed_) return;
-  installed_ = false;
-  detail::global_state &g = detail::state();
-  if (::getpid() != installed_pid_) {
-    // A forked child: the fork hook already restored everything and closed these descriptor
-    // numbers, which may belong to something else by now.
+  if (installed_ && ::getpid() != installed_pid_) {
+    // A forked child. Threads do not survive fork, so the watchdog is not running here and its
+    // mutex may have been held at the moment of the fork: neither join nor lock, just let go.
+    if (watchdog_.joinable()) watchdog_.detach();
+    installed_ = false;
+    // The fork hook already restored everything and closed these descriptor numbers, which may
+    // belong to something else by now.
     pipe_.abandon();
 #if GRACEFULSTOP_HAS_SIGNALFD
     signalfd_.abandon();
@@ -542,6 +542,10 @@ inline void stop_controller::uninstall() noexcept {
     fd_.store(-1);
     return;
   }
+  stop_watchdog();
+  if (!installed_) return;
+  installed_ = false;
+  detail::global_state &g = detail::state();
   for (int signo = 1; signo < detail::max_signal; ++signo) {
     if (!g.handled[signo].load(std::memory_order_relaxed)) continue;
     g.slots[signo].hard_exit_at.store(0, std::memory_order_relaxed);
