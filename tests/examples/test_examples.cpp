@@ -309,3 +309,134 @@ GS_ECHO_SERVER_TESTS("libuv", GS_EXAMPLE_LIBUV)
 #ifdef GS_EXAMPLE_LIBEVENT
 GS_ECHO_SERVER_TESTS("libevent", GS_EXAMPLE_LIBEVENT)
 #endif
+
+// ---- legacy-blocking: a blocking recvfrom() loop stopped through EINTR -----------------------
+
+#ifdef GS_EXAMPLE_LEGACY_BLOCKING
+namespace {
+
+// A directory of our own for the daemon's state file, removed on every path.
+class temp_dir {
+public:
+  temp_dir() {
+    const char *base = std::getenv("TMPDIR");
+    std::string pattern = std::string(base && *base ? base : "/tmp") + "/gs-example-XXXXXX";
+    if (::mkdtemp(pattern.data()) == nullptr)
+      throw std::system_error(errno, std::system_category(), "mkdtemp");
+    path_ = pattern;
+  }
+  ~temp_dir() {
+    for (const char *name : {"/state", "/state.new"})
+      ::unlink((path_ + name).c_str());
+    ::rmdir(path_.c_str());
+  }
+  const std::string &path() const { return path_; }
+
+private:
+  std::string path_;
+};
+
+std::string read_file(const std::string &path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+/// Sends one datagram to the daemon and returns its reply.
+std::string udp_request(int port, const std::string &message) {
+  socket_fd s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  REQUIRE(s.get() >= 0);
+  const sockaddr_in a = loopback(port);
+  REQUIRE(::sendto(s.get(), message.data(), message.size(), 0,
+                   reinterpret_cast<const sockaddr *>(&a),
+                   sizeof a) == static_cast<ssize_t>(message.size()));
+  REQUIRE(wait_for(s.get(), POLLIN, gs_test::clock::now() + patience));
+  char reply[256];
+  const ssize_t n = ::recv(s.get(), reply, sizeof reply, 0);
+  REQUIRE(n > 0);
+  return std::string(reply, static_cast<std::size_t>(n));
+}
+
+/// Waits until the process's (only) thread sits in system call `number`, from
+/// /proc/<pid>/syscall. Nothing signals "the child has entered a system call" on a descriptor,
+/// so this polls, bounded by `patience`. nullopt if /proc cannot tell (not Linux, or no access).
+std::optional<bool> wait_until_in_syscall(pid_t pid, long number) {
+  const auto deadline = gs_test::clock::now() + patience;
+  const std::string path = "/proc/" + std::to_string(pid) + "/syscall";
+  for (;;) {
+    std::ifstream in(path);
+    std::string first;
+    if (!(in >> first)) return std::nullopt;
+    if (first != "running" && std::strtol(first.c_str(), nullptr, 10) == number) return true;
+    if (gs_test::clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
+// Starts the daemon, has it serve `requests` datagrams, and checks that it then sits blocked in
+// recvfrom(): a signal can only stop it by interrupting that call.
+int start_blocked_daemon(child_process &daemon, int requests) {
+  const std::string ready = require_line(daemon, "event=ready");
+  CHECK(daemon.index_of("event=installed backend=self-pipe") != child_process::npos);
+  const int port = port_of(ready);
+  for (int i = 1; i <= requests; ++i)
+    REQUIRE(udp_request(port, "request") == "ok " + std::to_string(i) + "\n");
+#if defined(SYS_recvfrom)
+  const std::optional<bool> blocked = wait_until_in_syscall(daemon.pid(), SYS_recvfrom);
+  if (blocked)
+    REQUIRE(*blocked);
+  else
+    WARN("/proc/<pid>/syscall is not readable here: cannot confirm the daemon blocks in recvfrom");
+#endif
+  return port;
+}
+
+} // namespace
+
+TEST_CASE("legacy-blocking: SIGTERM interrupts the blocked recvfrom and the daemon stops in order",
+          "[examples]") {
+  temp_dir dir;
+  const std::string state = dir.path() + "/state";
+  child_process daemon({GS_EXAMPLE_LEGACY_BLOCKING, "0", state});
+  start_blocked_daemon(daemon, 1);
+
+  daemon.send_signal(SIGTERM);
+  // Nothing but the signal can wake it: no datagram comes, and it selects on nothing.
+  require_line(daemon, "event=interrupted call=recvfrom errno=EINTR");
+  require_line(daemon, "event=stop-requested signal=SIGTERM");
+  CHECK(logfmt_field(require_line(daemon, "event=stage stage=stop-accepting"), "outcome") ==
+        "done");
+  CHECK(logfmt_field(require_line(daemon, "event=stage stage=flush"), "outcome") == "done");
+  check_exited_with(require_exit(daemon), 0, daemon);
+  CHECK(read_file(state) == "served=1\n");
+}
+
+TEST_CASE("legacy-blocking: SIGINT interrupts it too and it dies of SIGINT after its flush",
+          "[examples]") {
+  temp_dir dir;
+  const std::string state = dir.path() + "/state";
+  child_process daemon({GS_EXAMPLE_LEGACY_BLOCKING, "0", state});
+  start_blocked_daemon(daemon, 2);
+
+  daemon.send_signal(SIGINT);
+  require_line(daemon, "event=interrupted call=recvfrom errno=EINTR");
+  CHECK(logfmt_field(require_line(daemon, "event=stage stage=flush"), "outcome") == "done");
+  CHECK(logfmt_field(require_line(daemon, "event=stopped"), "reraise") == "SIGINT");
+  check_killed_by(require_exit(daemon), SIGINT, daemon);
+  CHECK(read_file(state) == "served=2\n");
+}
+
+TEST_CASE("legacy-blocking: a flush that fails turns the exit status into 1", "[examples]") {
+  temp_dir dir;
+  // A directory that does not exist: the state file cannot be written.
+  child_process daemon({GS_EXAMPLE_LEGACY_BLOCKING, "0", dir.path() + "/missing/state"});
+  start_blocked_daemon(daemon, 1);
+
+  daemon.send_signal(SIGTERM);
+  const std::string flush = require_line(daemon, "event=stage stage=flush");
+  CHECK(logfmt_field(flush, "outcome") == "failed");
+  CHECK(flush.find("missing/state.new: No such file or directory") != std::string::npos);
+  check_exited_with(require_exit(daemon), 1, daemon);
+}
+#endif
