@@ -440,3 +440,79 @@ TEST_CASE("legacy-blocking: a flush that fails turns the exit status into 1", "[
   check_exited_with(require_exit(daemon), 1, daemon);
 }
 #endif
+
+// ---- threads: a worker pool stopped through the stop token -----------------------------------
+
+#if defined(GS_EXAMPLE_THREADS) || defined(GS_EXAMPLE_THREADS_CXX20)
+namespace {
+
+// Signals the pool while its workers are in the middle of items, then checks from its log that
+// every item begun was finished, that items were still being finished after the drain began (it
+// waited for them rather than cutting them off), and that the drain ended only after every worker
+// had left.
+void pool_finishes_items(const char *binary, const char *token_kind, int signo) {
+  constexpr int workers = 3;
+  child_process pool({binary, std::to_string(workers), "500"});
+  CHECK(logfmt_field(require_line(pool, "event=ready"), "token") == token_kind);
+  if (pool.index_of("event=item-start") == child_process::npos)
+    require_line(pool, "event=item-start");
+
+  pool.send_signal(signo);
+  const int status = require_exit(pool);
+  if (signo == SIGTERM)
+    check_exited_with(status, 0, pool);
+  else
+    check_killed_by(status, signo, pool);
+
+  INFO(pool.transcript());
+  const auto &lines = pool.lines();
+  const std::size_t drain_start = pool.index_of("event=stage-start stage=drain");
+  const std::size_t drain_end = pool.index_of("event=stage stage=drain");
+  REQUIRE(drain_start != child_process::npos);
+  REQUIRE(drain_end != child_process::npos);
+  CHECK(logfmt_field(lines[drain_end], "outcome") == "done");
+
+  std::map<std::string, std::size_t> started, finished; // item -> line
+  bool finished_while_draining = false;
+  int exits_before_drain_end = 0;
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    const std::string item = logfmt_field(lines[i], "item").value_or("");
+    if (lines[i].rfind("event=item-start ", 0) == 0) started[item] = i;
+    if (lines[i].rfind("event=item-done ", 0) == 0) {
+      finished[item] = i;
+      if (i > drain_start && logfmt_field(lines[i], "stopping") == "true")
+        finished_while_draining = true;
+    }
+    if (lines[i].rfind("event=worker-exit ", 0) == 0 && i < drain_end) ++exits_before_drain_end;
+  }
+  REQUIRE(!started.empty());
+  for (const auto &[item, line] : started) {
+    INFO("item " << item);
+    REQUIRE(finished.count(item) == 1);
+    CHECK(finished[item] < drain_end);
+  }
+  CHECK(finished_while_draining);
+  CHECK(exits_before_drain_end == workers);
+}
+
+} // namespace
+#endif
+
+#ifdef GS_EXAMPLE_THREADS
+TEST_CASE("threads-cxx17: SIGTERM lets every worker finish its item then exits 0", "[examples]") {
+  pool_finishes_items(GS_EXAMPLE_THREADS, "gracefulstop", SIGTERM);
+}
+TEST_CASE("threads-cxx17: SIGINT lets every worker finish its item then dies of SIGINT",
+          "[examples]") {
+  pool_finishes_items(GS_EXAMPLE_THREADS, "gracefulstop", SIGINT);
+}
+#endif
+#ifdef GS_EXAMPLE_THREADS_CXX20
+TEST_CASE("threads-cxx20: SIGTERM lets every jthread finish its item then exits 0", "[examples]") {
+  pool_finishes_items(GS_EXAMPLE_THREADS_CXX20, "std", SIGTERM);
+}
+TEST_CASE("threads-cxx20: SIGINT lets every jthread finish its item then dies of SIGINT",
+          "[examples]") {
+  pool_finishes_items(GS_EXAMPLE_THREADS_CXX20, "std", SIGINT);
+}
+#endif

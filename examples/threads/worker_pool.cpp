@@ -1,0 +1,141 @@
+// A worker pool stopped through the stop token.
+//
+//   gs_example_threads [WORKERS [ITEM_MS]]
+//
+// WORKERS threads (default 3) take items one after another; an item takes ITEM_MS (default 500)
+// and, once begun, is finished. On SIGTERM the controller requests the workers' token, so no
+// worker begins another item, and the drain stage waits until every worker has finished the item
+// it was on. The drain is asynchronous: the last worker to finish completes it, from its own
+// thread. Then the process exits 0 (SIGINT: the same, then it dies of SIGINT).
+//
+// The same file builds as C++17 (threads from gs::spawn_thread polling ctl.get_token()) and as
+// C++20 (std::jthread from gs::spawn_jthread, polling its own std::stop_token, which the
+// controller requests). The main thread has no loop of its own, so it runs gs::poll_loop.
+#include <gracefulstop/stop.hpp>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+namespace gs = gracefulstop;
+
+namespace {
+
+long number_argument(const char *text, const char *name, long min, long max) {
+  char *end = nullptr;
+  errno = 0;
+  const long value = std::strtol(text, &end, 10);
+  if (errno != 0 || end == text || *end != '\0' || value < min || value > max) {
+    std::fprintf(stderr, "gs_example_threads: %s must be an integer in %ld..%ld, got \"%s\"\n",
+                 name, min, max, text);
+    std::exit(2);
+  }
+  return value;
+}
+
+// Counts the workers still running; the drain stage waits for none. The mutex makes "check, then
+// defer" in the stage and "decrement, then complete" in the last worker one step each, so the
+// completion can neither be missed nor come before there is a handle to complete.
+class pool_tracker {
+public:
+  explicit pool_tracker(unsigned workers) : running_(workers) {}
+
+  gs::stage_status wait_idle(gs::stage_context &stage) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (running_ == 0) return gs::stage_status::done;
+    idle_ = stage.defer();
+    return gs::stage_status::pending;
+  }
+  void worker_exited() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (--running_ == 0 && idle_) idle_->done(); // wakes the loop from this thread
+  }
+
+private:
+  std::mutex mutex_;
+  unsigned running_;
+  std::optional<gs::stage_completion> idle_;
+};
+
+// The worker, written once for both kinds of token: `stop_requested` is the only thing it asks.
+template <class StopRequested>
+void work(unsigned worker, std::chrono::milliseconds item_time, StopRequested stop_requested,
+          pool_tracker &pool) {
+  static std::atomic<unsigned long> last_item{0};
+  while (!stop_requested()) {
+    const unsigned long item = ++last_item;
+    std::fprintf(stderr, "event=item-start worker=%u item=%lu\n", worker, item);
+    std::this_thread::sleep_for(item_time); // stands for the work itself: not interruptible
+    std::fprintf(stderr, "event=item-done worker=%u item=%lu stopping=%s\n", worker, item,
+                 stop_requested() ? "true" : "false");
+  }
+  std::fprintf(stderr, "event=worker-exit worker=%u\n", worker);
+  pool.worker_exited();
+}
+
+} // namespace
+
+int main(int argc, char **argv) try {
+  if (argc > 3) {
+    std::fprintf(stderr, "usage: gs_example_threads [WORKERS [ITEM_MS]]\n");
+    return 2;
+  }
+  const auto workers =
+      static_cast<unsigned>(argc > 1 ? number_argument(argv[1], "WORKERS", 1, 64) : 3);
+  const std::chrono::milliseconds item_time(argc > 2 ? number_argument(argv[2], "ITEM_MS", 1, 60000)
+                                                     : 500);
+
+  gs::stop_controller::options options;
+  options.on_event = [](const gs::event &e) {
+    std::fprintf(stderr, "%s\n", gs::to_logfmt(e).c_str());
+  };
+  gs::stop_controller ctl(options);
+  pool_tracker pool(workers);
+  ctl.add_stage({"drain", gs::stage_kind::drain,
+                 [&](gs::stage_context &stage) { return pool.wait_idle(stage); }});
+  ctl.install();
+
+  // spawn_thread / spawn_jthread start each thread with the handled signals blocked, so none of
+  // them takes a SIGTERM meant for the controller.
+#if GRACEFULSTOP_HAS_STD_STOP_TOKEN
+  const char *token_kind = "std";
+  std::vector<std::jthread> threads;
+  for (unsigned id = 1; id <= workers; ++id)
+    threads.push_back(gs::spawn_jthread(
+        ctl,
+        [&pool, item_time](std::stop_token token, unsigned worker) {
+          work(
+              worker, item_time, [&token] { return token.stop_requested(); }, pool);
+        },
+        id));
+#else
+  const char *token_kind = "gracefulstop";
+  std::vector<std::thread> threads;
+  for (unsigned id = 1; id <= workers; ++id)
+    threads.push_back(gs::spawn_thread(
+        ctl,
+        [&pool, item_time, token = ctl.get_token()](unsigned worker) {
+          work(
+              worker, item_time, [&token] { return token.stop_requested(); }, pool);
+        },
+        id));
+#endif
+  std::fprintf(stderr, "event=ready example=threads workers=%u token=%s\n", workers, token_kind);
+
+  gs::poll_loop loop;
+  loop.run(ctl);
+  // A drain that ran to the end waited for every worker to leave its loop, so these joins return
+  // at once; after a fast stop (a second ^C cancels the drain) they wait out the items in hand.
+  for (auto &t : threads)
+    t.join();
+  ctl.exit_process(); // 0 for SIGTERM; for SIGINT, dies of SIGINT
+} catch (const std::exception &e) {
+  std::fprintf(stderr, "event=error error=\"%s\"\n", e.what());
+  return 1;
+}
