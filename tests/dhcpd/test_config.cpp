@@ -105,6 +105,60 @@ TEST_CASE("run modes need only the lease directory") {
   CHECK(load_config({"--check-leases", "--lease-dir", "d"}).mode == run_mode::check_leases);
   CHECK(load_config({"--dump-leases", "--lease-dir", "d"}).mode == run_mode::dump_leases);
   CHECK(load_config({"--help"}).mode == run_mode::help);
+  // The short forms name the directory directly.
+  config check = load_config({"--check-leases", "/var/lib/x"});
+  CHECK(check.mode == run_mode::check_leases);
+  CHECK(check.lease_dir == "/var/lib/x");
+  config dump = load_config({"--dump-leases=/var/lib/y"});
+  CHECK(dump.mode == run_mode::dump_leases);
+  CHECK(dump.lease_dir == "/var/lib/y");
+}
+
+TEST_CASE("the mode is known from the command line alone, before any file is read") {
+  CHECK(requested_mode({"--config", "/nonexistent.conf"}) == run_mode::serve);
+  CHECK(requested_mode({"--check-config", "/nonexistent.conf"}) == run_mode::check_config);
+  CHECK(requested_mode({"--check-leases", "d"}) == run_mode::check_leases);
+  CHECK(requested_mode({"--dump-leases", "--lease-dir", "d"}) == run_mode::dump_leases);
+  CHECK(requested_mode({"--help"}) == run_mode::help);
+  CHECK_THROWS_WITH(requested_mode({"--frobnicate"}), "command line: unknown option --frobnicate");
+}
+
+TEST_CASE("check-config validates the file as the server would") {
+  char path[] = "/tmp/gsdhcpd-config-XXXXXX";
+  int fd = mkstemp(path);
+  REQUIRE(fd >= 0);
+  REQUIRE(write(fd, good_file.data(), good_file.size()) == static_cast<ssize_t>(good_file.size()));
+  close(fd);
+  config c = load_config({"--check-config", path});
+  CHECK(c.mode == run_mode::check_config);
+  CHECK(c.config_file == path);
+  CHECK(describe_settings(c) == "subnet=10.0.0.0/24 pool=10.0.0.10-10.0.0.200 router=10.0.0.1 "
+                                "dns=10.0.0.1,9.9.9.9 lease_time=600");
+  std::remove(path);
+}
+
+TEST_CASE("the repair flag has a short form") {
+  CHECK(parse_config(good_file, "dhcpd.conf", {"--repair"}).repair_leases);
+  CHECK(parse_config(good_file, "dhcpd.conf", {"--repair-leases"}).repair_leases);
+}
+
+TEST_CASE("a reload may change the pool and options but not the socket, directory, user or id") {
+  config running = parse_config(good_file, "dhcpd.conf");
+  CHECK(reload_conflict(running, parse_config(replace_line(6, "dns = 10.0.0.2"), "x")).empty());
+  CHECK(reload_conflict(running, parse_config(replace_line(4, "pool = 10.0.0.50-10.0.0.60"), "x"))
+            .empty());
+  CHECK(reload_conflict(running, parse_config(replace_line(2, "listen = 127.0.0.1:6768"), "x")) ==
+        "listen cannot change without a restart (running with '127.0.0.1:6767', the "
+        "configuration now says '127.0.0.1:6768')");
+  CHECK(reload_conflict(running, parse_config(replace_line(8, "lease-dir = /elsewhere"), "x")) ==
+        "lease-dir cannot change without a restart (running with '/var/lib/gsdhcpd', the "
+        "configuration now says '/elsewhere')");
+  CHECK(reload_conflict(running, parse_config(good_file + "user = nobody\n", "x")) ==
+        "user cannot change without a restart (running with '(none)', the configuration now "
+        "says 'nobody')");
+  CHECK(reload_conflict(running, parse_config(good_file + "server-id = 10.0.0.1\n", "x")) ==
+        "server-id cannot change without a restart (running with '127.0.0.1', the "
+        "configuration now says '10.0.0.1')");
 }
 
 TEST_CASE("file syntax errors give FILE:LINE") {
@@ -131,7 +185,13 @@ TEST_CASE("command-line syntax errors") {
   CHECK(error_of("", {"--user", "a", "--user", "b"}) ==
         "command line: 'user' is already set (command line)");
   CHECK(error_of("", {"--check-leases", "--dump-leases"}) ==
-        "command line: --check-leases, --dump-leases and --help exclude each other");
+        "command line: --check-config, --check-leases, --dump-leases and --help exclude each "
+        "other");
+  CHECK(error_of("", {"--check-config", "a.conf", "--config", "b.conf"}) ==
+        "command line: --check-config and --config exclude each other; --check-config FILE "
+        "checks FILE");
+  CHECK(error_of("", {"--check-leases", "d", "--lease-dir", "e"}) ==
+        "command line: 'lease-dir' is already set (command line)");
 }
 
 TEST_CASE("exactly one of interface and listen") {

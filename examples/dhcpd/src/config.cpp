@@ -15,9 +15,12 @@ constexpr const char *command_line = "command line";
 const std::vector<std::string> file_keys = {"interface", "listen",   "subnet",     "pool",
                                             "router",    "dns",      "lease-time", "lease-dir",
                                             "user",      "server-id"};
-const std::vector<std::string> command_line_only_keys = {"config"};
-const std::vector<std::string> command_line_flags = {"repair-leases", "check-leases", "dump-leases",
-                                                     "help"};
+const std::vector<std::string> command_line_only_keys = {"config", "check-config"};
+const std::vector<std::string> command_line_flags = {"repair-leases", "repair", "check-leases",
+                                                     "dump-leases", "help"};
+// Flags that may name the lease directory: `--check-leases DIR` is `--check-leases --lease-dir
+// DIR`. A following argument that is not an option is taken as that directory.
+const std::vector<std::string> flags_taking_lease_dir = {"check-leases", "dump-leases"};
 
 bool contains(const std::vector<std::string> &list, const std::string &item) {
   return std::find(list.begin(), list.end(), item) != list.end();
@@ -64,8 +67,14 @@ raw_settings parse_arguments(const std::vector<std::string> &args) {
       key.resize(equals);
     }
     if (contains(command_line_flags, key)) {
-      if (value) fail(command_line, "--" + key + " takes no value");
-      raw.flags.push_back(key);
+      if (contains(flags_taking_lease_dir, key)) {
+        if (!value && i + 1 < args.size() && args[i + 1].compare(0, 2, "--") != 0)
+          value = args[++i];
+        if (value) add_setting(raw, "lease-dir", *value, command_line);
+      } else if (value) {
+        fail(command_line, "--" + key + " takes no value");
+      }
+      raw.flags.push_back(key == "repair" ? "repair-leases" : key);
       continue;
     }
     if (!contains(file_keys, key) && !contains(command_line_only_keys, key))
@@ -127,7 +136,7 @@ config validate(const raw_settings &file, const raw_settings &arguments,
                 const std::string &default_origin) {
   std::map<std::string, setting> values = file.values;
   for (const auto &[key, s] : arguments.values)
-    if (key != "config") values[key] = s;
+    if (!contains(command_line_only_keys, key)) values[key] = s;
   auto has_flag = [&](const char *flag) { return contains(arguments.flags, flag); };
   auto find = [&](const char *key) -> const setting * {
     auto it = values.find(key);
@@ -140,8 +149,14 @@ config validate(const raw_settings &file, const raw_settings &arguments,
   };
 
   config c;
-  int modes = has_flag("check-leases") + has_flag("dump-leases") + has_flag("help");
-  if (modes > 1) fail(command_line, "--check-leases, --dump-leases and --help exclude each other");
+  const bool check_config = arguments.values.count("check-config") > 0;
+  int modes = has_flag("check-leases") + has_flag("dump-leases") + has_flag("help") + check_config;
+  if (modes > 1)
+    fail(command_line,
+         "--check-config, --check-leases, --dump-leases and --help exclude each other");
+  if (check_config && arguments.values.count("config"))
+    fail(command_line, "--check-config and --config exclude each other; --check-config FILE "
+                       "checks FILE");
   if (has_flag("help")) {
     c.mode = run_mode::help;
     return c;
@@ -236,6 +251,7 @@ config validate(const raw_settings &file, const raw_settings &arguments,
       fail(listen->origin, "listen address 0.0.0.0 cannot serve as the server id; set server-id");
     c.server_id = c.listen->address;
   }
+  if (check_config) c.mode = run_mode::check_config;
   if (c.server_id && in_pool(*c.server_id)) {
     const setting *s = find("server-id");
     fail(s ? s->origin : listen->origin,
@@ -246,6 +262,15 @@ config validate(const raw_settings &file, const raw_settings &arguments,
 
 } // namespace
 
+run_mode requested_mode(const std::vector<std::string> &args) {
+  raw_settings arguments = parse_arguments(args);
+  if (contains(arguments.flags, "help")) return run_mode::help;
+  if (arguments.values.count("check-config")) return run_mode::check_config;
+  if (contains(arguments.flags, "check-leases")) return run_mode::check_leases;
+  if (contains(arguments.flags, "dump-leases")) return run_mode::dump_leases;
+  return run_mode::serve;
+}
+
 config parse_config(std::string_view file_text, const std::string &file_name,
                     const std::vector<std::string> &args) {
   raw_settings arguments = parse_arguments(args);
@@ -255,18 +280,60 @@ config parse_config(std::string_view file_text, const std::string &file_name,
 
 config load_config(const std::vector<std::string> &args) {
   raw_settings arguments = parse_arguments(args);
-  auto config_file = arguments.values.find("config");
+  auto config_file = arguments.values.find("check-config");
+  if (config_file == arguments.values.end()) config_file = arguments.values.find("config");
   if (config_file == arguments.values.end())
     return validate(raw_settings{}, arguments, command_line);
   std::string text = read_config_file(config_file->second.value);
   raw_settings file = parse_file(text, config_file->second.value);
-  return validate(file, arguments, config_file->second.value);
+  config c = validate(file, arguments, config_file->second.value);
+  c.config_file = config_file->second.value;
+  return c;
+}
+
+std::string reload_conflict(const config &running, const config &next) {
+  auto endpoint_text = [](const std::optional<endpoint> &e) {
+    return e ? to_string(*e) : std::string("(none)");
+  };
+  auto fixed = [](const char *key, const std::string &was, const std::string &now) {
+    return std::string(key) + " cannot change without a restart (running with '" + was +
+           "', the configuration now says '" + now + "')";
+  };
+  if (running.interface != next.interface)
+    return fixed("interface", running.interface.value_or("(none)"),
+                 next.interface.value_or("(none)"));
+  if (endpoint_text(running.listen) != endpoint_text(next.listen))
+    return fixed("listen", endpoint_text(running.listen), endpoint_text(next.listen));
+  if (running.lease_dir != next.lease_dir)
+    return fixed("lease-dir", running.lease_dir, next.lease_dir);
+  if (running.user != next.user)
+    return fixed("user", running.user.value_or("(none)"), next.user.value_or("(none)"));
+  // In interface mode without server-id the id came from the interface; only an explicit
+  // change counts.
+  if (next.server_id && running.server_id != next.server_id)
+    return fixed("server-id", running.server_id ? to_string(*running.server_id) : "(interface)",
+                 to_string(*next.server_id));
+  return "";
+}
+
+std::string describe_settings(const config &c) {
+  std::string text = "subnet=" + to_string(c.subnet) + " pool=" + to_string(c.pool_first) + "-" +
+                     to_string(c.pool_last);
+  if (c.router) text += " router=" + to_string(*c.router);
+  if (!c.dns.empty()) {
+    text += " dns=";
+    for (std::size_t i = 0; i < c.dns.size(); ++i)
+      text += (i ? "," : "") + to_string(c.dns[i]);
+  }
+  text += " lease_time=" + std::to_string(c.lease_time);
+  return text;
 }
 
 std::string usage() {
   return "usage: gracefulstop-dhcpd [--config FILE] [--KEY VALUE ...] [--repair-leases]\n"
-         "       gracefulstop-dhcpd --check-leases --lease-dir DIR\n"
-         "       gracefulstop-dhcpd --dump-leases --lease-dir DIR\n"
+         "       gracefulstop-dhcpd --check-config FILE      exit 0, or 78 with FILE:LINE: reason\n"
+         "       gracefulstop-dhcpd --check-leases DIR       exit 0 with a summary, or 65\n"
+         "       gracefulstop-dhcpd --dump-leases DIR        IP MAC EXPIRY_UNIX per bound lease\n"
          "keys (also usable as 'key = value' lines in the config file):\n"
          "  --interface IF        serve on interface IF (0.0.0.0:67)\n"
          "  --listen ADDR:PORT    serve on this UDP address instead (clients on PORT+1)\n"
@@ -277,7 +344,11 @@ std::string usage() {
          "  --lease-time SECONDS  lease duration (default 3600)\n"
          "  --lease-dir DIR       lease database directory\n"
          "  --user NAME           drop root privileges to NAME after binding\n"
-         "  --server-id IP        server identifier (default: the listen/interface address)\n";
+         "  --server-id IP        server identifier (default: the listen/interface address)\n"
+         "  --repair-leases       (or --repair) start despite damaged lease files, keeping\n"
+         "                        every valid record\n"
+         "signals: TERM restart-safe stop; INT the same, 2 s (a second INT skips the drain);\n"
+         "         QUIT flush and exit; HUP reload the config; USR1 checkpoint the lease files\n";
 }
 
 } // namespace gsdhcpd

@@ -193,8 +193,8 @@ lease_db::lease_db(const std::string &dir, lease_db_options options)
       throw lease_db_error(path_of(dir_, lock_file) +
                            ": cannot set mode: " + describe_errno(errno));
     if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0)
-      throw lease_db_error(path_of(dir_, lock_file) +
-                           ": locked: another gracefulstop-dhcpd is using " + dir_);
+      throw lease_db_locked(path_of(dir_, lock_file) +
+                            ": locked: another gracefulstop-dhcpd is using " + dir_);
 
     loaded_db db = load(dir_fd_, dir_, options_.repair, options_.log);
     table_ = std::move(db.table);

@@ -40,6 +40,12 @@ public:
   using std::runtime_error::runtime_error;
 };
 
+// Another process holds the directory's lock: not damage, and worth retrying later.
+class lease_db_locked : public lease_db_error {
+public:
+  using lease_db_error::lease_db_error;
+};
+
 using log_function = std::function<void(const std::string &line)>;
 
 struct lease_db_options {

@@ -102,6 +102,25 @@ server_settings make_server_settings(const config &c, ipv4 server_id) {
 dhcp_server::dhcp_server(server_settings settings, lease_db &db)
     : settings_(std::move(settings)), db_(db), next_unused_(settings_.pool_first) {}
 
+void dhcp_server::reconfigure(const server_settings &next) {
+  const ipv4 server_id = settings_.server_id;
+  const std::uint16_t server_port = settings_.server_port, client_port = settings_.client_port;
+  settings_ = next;
+  settings_.server_id = server_id;
+  settings_.server_port = server_port;
+  settings_.client_port = client_port;
+  std::vector<std::string> stale;
+  for (const auto &[address, o] : offers_)
+    if (!in_pool(address)) stale.push_back(o.client);
+  for (const std::string &client : stale)
+    withdraw_offer(client);
+  for (auto it = returned_.begin(); it != returned_.end();)
+    it = in_pool(*it) ? std::next(it) : returned_.erase(it);
+  // The scan for never-used addresses starts over in the new pool; it skips what is leased or
+  // offered, so starting from the beginning is always safe.
+  next_unused_ = settings_.pool_first;
+}
+
 decision dhcp_server::handle_datagram(const std::uint8_t *data, std::size_t size,
                                       const arrival &from, std::int64_t now) {
   parse_result parsed = parse_packet(data, size);

@@ -60,6 +60,10 @@ struct arrival {
   ipv4 source; // the sender: the client, or the relay agent
   std::uint16_t source_port = 0;
   ipv4 destination; // our address, or 255.255.255.255 for a broadcast
+  // When the kernel received it (CLOCK_REALTIME, nanoseconds; SO_TIMESTAMPNS), 0 if unknown. A
+  // graceful stop answers what arrived before the stop and leaves later requests to the next
+  // instance (see dhcp_service::drain).
+  std::int64_t received_ns = 0;
 };
 
 struct reply {
@@ -117,6 +121,12 @@ public:
 
   const server_stats &stats() const { return stats_; }
   const server_settings &settings() const { return settings_; }
+
+  // A reload: new subnet, pool, router, DNS or lease time, in force for the next request.
+  // Leases are untouched (a lease outside a new pool stays until it ends; its client is NAKed
+  // when it renews). Offers outside the new pool are withdrawn, so no client is told to take an
+  // address the server would then refuse. The server id and ports cannot change here.
+  void reconfigure(const server_settings &next);
 
 private:
   struct offer {

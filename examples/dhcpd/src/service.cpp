@@ -7,10 +7,12 @@ dhcp_service::dhcp_service(dhcp_socket &socket, dhcp_server &server, lease_db &d
     : socket_(socket), server_(server), db_(db), log_(std::move(log)), options_(options),
       last_snapshot_(started) {}
 
-std::size_t dhcp_service::on_readable(std::int64_t now) {
+template <typename Accept>
+std::size_t dhcp_service::serve_batch(std::int64_t now, Accept &&accept) {
   waiting_.clear();
   std::size_t handled = socket_.on_readable(
       [&](const std::uint8_t *data, std::size_t size, const arrival &from) {
+        if (!accept(from)) return;
         decision d = server_.handle_datagram(data, size, from, now);
         if (!d.reply) return;
         // OFFER, NAK and INFORM replies promise nothing that must survive a crash.
@@ -35,6 +37,36 @@ std::size_t dhcp_service::on_readable(std::int64_t now) {
     socket_.send(r);
   waiting_.clear();
   return handled;
+}
+
+std::size_t dhcp_service::on_readable(std::int64_t now) {
+  return serve_batch(now, [](const arrival &) { return true; });
+}
+
+drain_step dhcp_service::drain(std::int64_t now, std::int64_t cutoff_ns) {
+  drain_step step;
+  bool past_cutoff = false;
+  std::size_t read = serve_batch(now, [&](const arrival &from) {
+    // Datagrams come out of the socket in the order they arrived: once one is past the
+    // cut-off, so is everything after it.
+    if (past_cutoff || from.received_ns > cutoff_ns) {
+      past_cutoff = true;
+      ++stats_.left_for_restart;
+      return false;
+    }
+    ++step.answered;
+    return true;
+  });
+  stats_.drained += step.answered;
+  // Fewer than a full batch: the socket ran dry (EAGAIN) before the batch was full.
+  step.finished = read < options_.max_batch || past_cutoff;
+  return step;
+}
+
+void dhcp_service::checkpoint(std::int64_t now) {
+  db_.snapshot();
+  ++stats_.snapshots;
+  last_snapshot_ = now;
 }
 
 void dhcp_service::on_timer(std::int64_t now) {

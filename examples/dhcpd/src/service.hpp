@@ -25,6 +25,14 @@ struct service_stats {
   std::uint64_t commits = 0;
   std::uint64_t snapshots = 0;
   std::uint64_t snapshot_failures = 0;
+  std::uint64_t drained = 0;          // datagrams answered by drain()
+  std::uint64_t left_for_restart = 0; // read by drain() but received after the stop began
+};
+
+// What one drain() call did.
+struct drain_step {
+  std::size_t answered = 0;
+  bool finished = false; // the socket is empty, or what is left arrived after the cut-off
 };
 
 class dhcp_service {
@@ -43,13 +51,28 @@ public:
   // holds everything.
   void on_timer(std::int64_t now);
 
+  // For a graceful stop: one batch of the requests the kernel received at or before `cutoff_ns`
+  // (CLOCK_REALTIME nanoseconds, see arrival::received_ns), answered and committed exactly like
+  // on_readable(). A datagram received later ends the drain: it and the rest of the batch are
+  // read and dropped, as closing the socket would drop them; those clients retransmit to the
+  // next instance. Call until finished. Throws lease_db_error like on_readable().
+  drain_step drain(std::int64_t now, std::int64_t cutoff_ns);
+
   // For a graceful stop, after the socket is no longer read: writes a snapshot so that the next
   // start reads one file. Throws lease_db_error on failure (the journal remains valid).
   void flush();
 
+  // SIGUSR1: compacts the journal into the snapshot now, so that an operator can check the
+  // snapshot (dhcpd -T) or copy it. Throws lease_db_error on failure.
+  void checkpoint(std::int64_t now);
+
   const service_stats &stats() const { return stats_; }
 
 private:
+  // One batch: handle what passes `accept`, commit, then send the replies that waited on it.
+  template <typename Accept>
+  std::size_t serve_batch(std::int64_t now, Accept &&accept);
+
   dhcp_socket &socket_;
   dhcp_server &server_;
   lease_db &db_;

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <fcntl.h>
 #include <grp.h>
 #include <ifaddrs.h>
@@ -37,7 +38,10 @@ int open_udp_socket(const std::string &what) {
   // us send to 255.255.255.255. A larger receive buffer absorbs the requests that arrive while
   // the loop waits for a disk flush, which group commit then answers as one batch.
   int receive_buffer = 1 << 20;
+  // SO_TIMESTAMPNS: when each datagram arrived, so that a graceful stop can tell the requests
+  // that were already waiting from those that came after it began.
   if (::setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &on, sizeof on) != 0 ||
+      ::setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) != 0 ||
       ::setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &on, sizeof on) != 0 ||
       ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer) != 0) {
     int error = errno;
@@ -114,7 +118,7 @@ std::size_t dhcp_socket::on_readable(const datagram_handler &handler, std::size_
   std::size_t count = 0;
   while (count < max_batch) {
     sockaddr_in source{};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(in_pktinfo))];
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(in_pktinfo)) + CMSG_SPACE(sizeof(timespec))];
     iovec iov{buffer_.data(), buffer_.size()};
     msghdr msg{};
     msg.msg_name = &source;
@@ -140,6 +144,10 @@ std::size_t dhcp_socket::on_readable(const datagram_handler &handler, std::size_
         std::memcpy(&info, CMSG_DATA(c), sizeof info);
         from.destination = ipv4{ntohl(info.ipi_addr.s_addr)};
         last_interface_index_ = info.ipi_ifindex;
+      } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+        timespec ts;
+        std::memcpy(&ts, CMSG_DATA(c), sizeof ts);
+        from.received_ns = static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
       }
     }
     ++stats_.received;
