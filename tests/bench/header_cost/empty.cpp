@@ -1,0 +1,1 @@
+// An empty translation unit: what the compiler costs before any header.

@@ -1,0 +1,4 @@
+/* The floor for binary size: a C program that does nothing. */
+int main(void) {
+  return 0;
+}

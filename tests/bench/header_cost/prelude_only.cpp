@@ -1,0 +1,2 @@
+// A typical daemon translation unit without gracefulstop.
+#include "daemon_prelude.hpp"
