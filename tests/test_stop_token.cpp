@@ -72,3 +72,16 @@ TEST_CASE("C++20: jthread workers stop through std::stop_token", "[token][cxx20]
   CHECK(stopped == 3);
 }
 #endif
+
+TEST_CASE("spawn_thread before install blocks the signals that have policies", "[token]") {
+  gs::stop_controller ctl;
+  ctl.set_policy(SIGUSR1, gs::signal_policy::callback([](const gs::signal_event &) {}));
+  ctl.clear_policy(SIGINT);
+  sigset_t seen;
+  sigemptyset(&seen);
+  std::thread t = gs::spawn_thread(ctl, [&] { ::pthread_sigmask(SIG_SETMASK, nullptr, &seen); });
+  t.join();
+  CHECK(sigismember(&seen, SIGTERM) == 1);
+  CHECK(sigismember(&seen, SIGUSR1) == 1);
+  CHECK(sigismember(&seen, SIGINT) == 0);
+}

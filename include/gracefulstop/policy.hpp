@@ -106,6 +106,11 @@ struct signal_policy {
   /// Install without SA_RESTART, so a blocking read/recvfrom/select in a legacy loop returns EINTR
   /// and the loop gets to look at the controller. Needs the self-pipe backend: with signalfd the
   /// signal is blocked and interrupts nothing.
+  ///
+  /// The window this cannot close: a signal that arrives after the loop's last dispatch() and
+  /// before it enters the blocking call interrupts nothing, so the loop blocks until the next
+  /// datagram or signal. A loop that cannot accept that should wait in select()/poll() on its
+  /// socket *and* the controller's fd (the pipe byte is never missed), or in pselect()/ppoll().
   bool interrupt_blocking_calls = false;
 
   static signal_policy graceful(std::chrono::milliseconds deadline) {

@@ -152,8 +152,10 @@ public:
     sigemptyset(&handled_);
     sigemptyset(&mask_before_install_);
     if (opts_.default_policies)
-      for (auto &entry : default_policies())
+      for (auto &entry : default_policies()) {
+        sigaddset(&handled_, entry.first);
         policies_[entry.first] = std::move(entry.second);
+      }
   }
   stop_controller(const stop_controller &) = delete;
   stop_controller &operator=(const stop_controller &) = delete;
@@ -186,12 +188,17 @@ public:
     ec = check_signal(signo);
     if (!ec) ec = check_policy(p);
     if (!ec && installed_) ec = make_error_code(errc::already_installed);
-    if (!ec) policies_[signo] = std::move(p);
+    if (!ec) {
+      policies_[signo] = std::move(p);
+      sigaddset(&handled_, signo);
+    }
     return ec;
   }
   /// Leaves `signo` alone (e.g. drop a default policy).
   void clear_policy(int signo) noexcept {
-    if (!installed_ && signo > 0 && signo < detail::max_signal) policies_[signo].reset();
+    if (installed_ || signo <= 0 || signo >= detail::max_signal) return;
+    policies_[signo].reset();
+    sigdelset(&handled_, signo);
   }
   const signal_policy *policy(int signo) const noexcept {
     return (signo > 0 && signo < detail::max_signal && policies_[signo]) ? &*policies_[signo]
@@ -235,7 +242,9 @@ public:
                : std::string_view();
   }
   backend active_backend() const noexcept { return active_; }
-  /// The signals this controller handles (valid after install()).
+  /// The signals this controller handles: those with a policy, less any left ignored at
+  /// install() (see options::keep_inherited_ignore). Valid before install too, so threads can be
+  /// started with them blocked early.
   const sigset_t &handled_signals() const noexcept { return handled_; }
   /// The installing thread's mask before install(): what a child process should start with.
   const sigset_t &mask_before_install() const noexcept { return mask_before_install_; }
@@ -353,6 +362,7 @@ inline std::error_code stop_controller::install(std::error_code &ec) noexcept {
     return ec = make_error_code(errc::already_installed);
 
   bool wants_eintr = false;
+  // Recomputed: a previous install may have dropped inherited-ignored signals from the set.
   sigemptyset(&handled_);
   for (int signo = 1; signo < detail::max_signal; ++signo) {
     if (!policies_[signo]) continue;
