@@ -1,0 +1,125 @@
+# Keeps docs/guide.md honest, run with `cmake -DMODE=<mode> ... -P guide.cmake`.
+#
+#   MODE=snippet NAME=<name>   builds the ```cpp block whose first line is `// guide: <name>` as a
+#                              program, warning-free, and runs it: it must exit 0
+#   MODE=quotes                every ``` block after a `<!-- quote: FILE -->` line must appear in
+#                              FILE verbatim, its lines in order; a line that is only `// ...` or
+#                              `# ...` stands for lines left out
+#
+# Inputs: MODE, GUIDE, SOURCE_DIR, WORK_DIR, CXX, CXX_FLAGS, NAME (snippet only).
+# The text is searched with string(FIND), never split into CMake lists: C++ is full of ';'.
+cmake_minimum_required(VERSION 3.20)
+
+foreach(input MODE GUIDE SOURCE_DIR WORK_DIR)
+  if(NOT DEFINED ${input} OR "${${input}}" STREQUAL "")
+    message(FATAL_ERROR "guide.cmake: ${input} is not set")
+  endif()
+endforeach()
+file(READ "${GUIDE}" doc)
+set(fence "```")
+
+if(MODE STREQUAL "snippet")
+  set(marker "${fence}cpp\n// guide: ${NAME}\n")
+  string(FIND "${doc}" "${marker}" at)
+  if(at EQUAL -1)
+    message(FATAL_ERROR "no block starts with \"// guide: ${NAME}\" in ${GUIDE}")
+  endif()
+  string(LENGTH "${fence}cpp\n" skip)
+  math(EXPR start "${at} + ${skip}")
+  string(SUBSTRING "${doc}" ${start} -1 rest)
+  string(FIND "${rest}" "\n${fence}" end)
+  string(SUBSTRING "${rest}" 0 ${end} code)
+
+  file(MAKE_DIRECTORY "${WORK_DIR}")
+  set(source "${WORK_DIR}/${NAME}.cpp")
+  set(program "${WORK_DIR}/${NAME}")
+  file(WRITE "${source}" "${code}\n")
+  file(REMOVE "${program}")
+  separate_arguments(flags UNIX_COMMAND "${CXX_FLAGS}")
+  # The build line the guide shows its readers, made strict.
+  execute_process(COMMAND "${CXX}" ${flags} -std=c++17 -Wall -Wextra -Wpedantic -Werror
+                          "-I${SOURCE_DIR}/include" -pthread "${source}" -o "${program}"
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "guide snippet ${NAME} does not build:\n${out}")
+  endif()
+  # No service manager: the systemd snippet must run as a no-op here, not talk to a real one.
+  execute_process(COMMAND ${CMAKE_COMMAND} -E env --unset=NOTIFY_SOCKET "${program}"
+                  TIMEOUT 30 RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
+  message(STATUS "${NAME}:\n${out}")
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "guide snippet ${NAME} exited with ${rc}")
+  endif()
+
+elseif(MODE STREQUAL "quotes")
+  set(problems "")
+  set(quotes 0)
+  set(rest "${doc}")
+  set(marker "<!-- quote: ")
+  string(LENGTH "${marker}" marker_length)
+  while(TRUE)
+    string(FIND "${rest}" "${marker}" at)
+    if(at EQUAL -1)
+      break()
+    endif()
+    math(EXPR at "${at} + ${marker_length}")
+    string(SUBSTRING "${rest}" ${at} -1 rest)
+    string(FIND "${rest}" " -->\n${fence}" close)
+    if(close EQUAL -1)
+      string(APPEND problems "a quote marker is not followed by a ${fence} block\n")
+      break()
+    endif()
+    string(SUBSTRING "${rest}" 0 ${close} path)
+    # Skip " -->\n```lang\n" to the block's first line.
+    string(SUBSTRING "${rest}" ${close} -1 rest)
+    string(FIND "${rest}" "${fence}" open)
+    string(SUBSTRING "${rest}" ${open} -1 rest)
+    string(FIND "${rest}" "\n" first_line)
+    math(EXPR first_line "${first_line} + 1")
+    string(SUBSTRING "${rest}" ${first_line} -1 rest)
+    string(FIND "${rest}" "\n${fence}" end)
+    string(SUBSTRING "${rest}" 0 ${end} block)
+    string(SUBSTRING "${rest}" ${end} -1 rest)
+    math(EXPR quotes "${quotes} + 1")
+
+    if(NOT EXISTS "${SOURCE_DIR}/${path}")
+      string(APPEND problems "quote from ${path}: no such file\n")
+      continue()
+    endif()
+    file(READ "${SOURCE_DIR}/${path}" quoted)
+    set(quoted "\n${quoted}")
+    # Each quoted line must be a whole line of the file: the line right after the previous one,
+    # or, after an elision, any later line.
+    set(remaining "${block}\n")
+    set(adjacent FALSE)
+    while(NOT remaining STREQUAL "")
+      string(FIND "${remaining}" "\n" nl)
+      string(SUBSTRING "${remaining}" 0 ${nl} line)
+      math(EXPR nl "${nl} + 1")
+      string(SUBSTRING "${remaining}" ${nl} -1 remaining)
+      if(line MATCHES "^[ \t]*(//|#) \\.\\.\\.$")
+        set(adjacent FALSE)
+        continue()
+      endif()
+      string(FIND "${quoted}" "\n${line}\n" found)
+      if(found EQUAL -1 OR (adjacent AND NOT found EQUAL 0))
+        string(APPEND problems "quote from ${path}: not found where quoted:\n  ${line}\n")
+        break()
+      endif()
+      set(adjacent TRUE)
+      string(LENGTH "\n${line}" advance)
+      math(EXPR found "${found} + ${advance}")
+      string(SUBSTRING "${quoted}" ${found} -1 quoted)
+    endwhile()
+  endwhile()
+  if(quotes EQUAL 0)
+    string(APPEND problems "no quotes found: the markers changed?\n")
+  endif()
+  if(problems)
+    message(FATAL_ERROR "docs/guide.md quotes that no longer match the repository:\n${problems}")
+  endif()
+  message(STATUS "${quotes} quotes match their files")
+
+else()
+  message(FATAL_ERROR "guide.cmake: unknown MODE '${MODE}'")
+endif()
