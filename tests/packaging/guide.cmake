@@ -3,8 +3,8 @@
 #   MODE=snippet NAME=<name>   builds the ```cpp block whose first line is `// guide: <name>` as a
 #                              program, warning-free, and runs it: it must exit 0
 #   MODE=quotes                every ``` block after a `<!-- quote: FILE -->` line must appear in
-#                              FILE verbatim, its lines in order; a line that is only `// ...` or
-#                              `# ...` stands for lines left out
+#                              FILE verbatim, its lines in order; a line that is `// ...` or
+#                              `# ...` (optionally followed by a remark) stands for lines left out
 #
 # Inputs: MODE, GUIDE, SOURCE_DIR, WORK_DIR, CXX, CXX_FLAGS, NAME (snippet only).
 # The text is searched with string(FIND), never split into CMake lists: C++ is full of ';'.
@@ -97,7 +97,7 @@ elseif(MODE STREQUAL "quotes")
       string(SUBSTRING "${remaining}" 0 ${nl} line)
       math(EXPR nl "${nl} + 1")
       string(SUBSTRING "${remaining}" ${nl} -1 remaining)
-      if(line MATCHES "^[ \t]*(//|#) \\.\\.\\.$")
+      if(line MATCHES "^[ \t]*(//|#) \\.\\.\\.( .*)?$")
         set(adjacent FALSE)
         continue()
       endif()
