@@ -28,38 +28,52 @@ struct round_shared {
   std::uint64_t extra_notifications = 0; ///< notifications standing for more than one delivery
   std::uint64_t syscalls = 0;            ///< receiver syscalls while the loop ran
   bool syscalls_counted = false;
+  bool loop_split = true; ///< every sample had a wait-return time (our own loops only)
   char error[256] = {};
-  // followed by the samples (nanoseconds)
+  // followed by the samples (nanoseconds): total latency, then the loop's part of each
 };
 
 class latency_receiver final : public receiver {
 public:
-  latency_receiver(round_shared &s, std::uint64_t *samples, std::uint64_t warmup,
-                   std::uint64_t total, int ack_fd)
-      : s_(s), samples_(samples), warmup_(warmup), total_(total), ack_fd_(ack_fd) {}
+  latency_receiver(round_shared &s, std::uint64_t *samples, std::uint64_t *loop_samples,
+                   std::uint64_t warmup, std::uint64_t total, int ack_fd)
+      : s_(s), samples_(samples), loop_samples_(loop_samples), warmup_(warmup), total_(total),
+        ack_fd_(ack_fd) {}
   void on_signal(std::uint64_t deliveries) override {
     const std::uint64_t arrived = now_ns();
     const std::uint64_t sent = s_.send_ns.load(std::memory_order_acquire);
-    if (seen_ >= warmup_ && seen_ - warmup_ < total_ - warmup_)
+    if (seen_ >= warmup_ && seen_ - warmup_ < total_ - warmup_) {
       samples_[seen_ - warmup_] = arrived - sent;
+      if (woke_ns != 0 && woke_ns >= sent)
+        loop_samples_[seen_ - warmup_] = arrived - woke_ns;
+      else
+        s_.loop_split = false;
+    }
+    woke_ns = 0;
     if (deliveries != 1) s_.extra_notifications += 1;
     seen_ += deliveries;
-    if (seen_ >= total_) stop = true;
-    write_byte(ack_fd_); // lets the sender send the next one
+    if (seen_ >= total_)
+      stop = true; // no ack: the sender has sent its last and may be gone (the pipe would EPIPE)
+    else
+      write_byte(ack_fd_); // lets the sender send the next one
   }
   std::uint64_t seen() const { return seen_; }
 
 private:
   round_shared &s_;
   std::uint64_t *samples_;
+  std::uint64_t *loop_samples_;
   std::uint64_t warmup_, total_;
   std::uint64_t seen_ = 0;
   int ack_fd_;
 };
 
 struct result {
-  const mechanism_info *info;
-  std::vector<std::uint64_t> samples;      // all rounds, unsorted until summarised
+  const mechanism_info *info = nullptr;
+  std::vector<std::uint64_t> samples;     // all rounds, unsorted until summarised
+  std::vector<std::uint64_t> loop_part;   // wait returns -> callback, per sample
+  std::vector<std::uint64_t> kernel_part; // kill() -> wait returns, per sample
+  bool loop_split = true;
   std::vector<double> round_medians;       // per round, nanoseconds
   std::uint64_t syscalls = 0, signals = 0; // receiver-side, summed over rounds
   bool syscalls_counted = true;
@@ -70,8 +84,9 @@ struct result {
 /// One round of one mechanism: fork receiver and sender, wait for both (bounded), collect.
 void run_round(result &res, std::uint64_t samples, std::uint64_t warmup, bool pin) {
   const std::uint64_t total = warmup + samples;
-  shared<round_shared> s(sizeof(std::uint64_t) * samples);
+  shared<round_shared> s(2 * sizeof(std::uint64_t) * samples);
   std::uint64_t *sample_area = s.tail<std::uint64_t>();
+  std::uint64_t *loop_area = sample_area + samples;
   pipe_pair ack, life;
 
   const pid_t receiver_pid = fork_child([&] {
@@ -79,7 +94,7 @@ void run_round(result &res, std::uint64_t samples, std::uint64_t warmup, bool pi
     ack.close_read();
     try {
       if (pin) pin_to_cpu(0);
-      latency_receiver r(*s, sample_area, warmup, total, ack.write);
+      latency_receiver r(*s, sample_area, loop_area, warmup, total, ack.write);
       std::unique_ptr<mechanism> m = res.info->make();
       m->setup(latency_signal, -1, r);
       std::string why_not;
@@ -134,6 +149,12 @@ void run_round(result &res, std::uint64_t samples, std::uint64_t warmup, bool pi
   }
   std::vector<std::uint64_t> round(sample_area, sample_area + samples);
   res.samples.insert(res.samples.end(), round.begin(), round.end());
+  res.loop_split = res.loop_split && s->loop_split;
+  if (res.loop_split)
+    for (std::uint64_t i = 0; i < samples; ++i) {
+      res.loop_part.push_back(loop_area[i]);
+      res.kernel_part.push_back(sample_area[i] - loop_area[i]);
+    }
   std::sort(round.begin(), round.end());
   res.round_medians.push_back(static_cast<double>(percentile(round, 50)));
   res.syscalls += s->syscalls;
@@ -154,7 +175,7 @@ int main(int argc, char **argv) {
          "[--csv FILE] [--cdf-dir DIR] [--no-pin]");
   const bool quick = a.flag("--quick");
   const std::uint64_t samples = a.number("--samples", quick ? 400 : 20000, 10, 10000000);
-  const std::uint64_t rounds_default = std::clamp<std::uint64_t>(samples / 2000, 1, 10);
+  const std::uint64_t rounds_default = std::clamp<std::uint64_t>(samples / 1000, 1, 20);
   const std::uint64_t rounds = a.number("--rounds", quick ? 2 : rounds_default, 1, 1000);
   const std::string mech_list = a.value("--mech").value_or("");
   const std::string md_path = a.value("--md").value_or("");
@@ -170,7 +191,7 @@ int main(int argc, char **argv) {
     const std::uint64_t warmup = quick ? 20 : 200;
     std::vector<result> results;
     for (const mechanism_info &m : mechs)
-      results.push_back(result{&m, {}, {}, 0, 0, true, 0, {}});
+      results.emplace_back().info = &m;
 
     // Rounds: samples split evenly (the first rounds take the remainder); order rotated.
     for (std::uint64_t round = 0; round < rounds; ++round) {
@@ -278,10 +299,11 @@ int main(int argc, char **argv) {
     md += table_head;
     bool any_ablation = false;
     for (const result &r : results) {
+      const std::string row = row_for(r, true); // also records the CSV rows and the logfmt line
       if (r.info->kind == mechanism_kind::ablation)
         any_ablation = true;
       else
-        md += row_for(r, true);
+        md += row;
     }
 
     // ---- targets ----
@@ -324,22 +346,50 @@ int main(int argc, char **argv) {
           "interrupted `poll`/`epoll_wait` and `rt_sigreturn`. The tails (p99, max) are mostly the "
           "receiver waiting for its CPU on a shared machine; compare medians.\n\n";
     if (any_ablation) {
-      md += "### Where the signalfd backend's time goes\n\n"
-            "Raw loops that add gracefulstop's costs one at a time, from the same run: `ctl.fd()` "
-            "is an epoll set (holding the signalfd and the wake pipe) that the application "
-            "`poll()`s, and `dispatch()` drains the pipe (one `read()` that returns EAGAIN) before "
-            "it reads the signalfd.\n\n";
-      md += table_head;
-      // The floor and gracefulstop rows repeat the main table's, for reading top to bottom.
-      const auto signalfd_kind = [](const result &r, mechanism_kind k) {
-        return r.info->kind == k && std::string_view(r.info->backend) == "signalfd";
-      };
-      for (const result &r : results)
-        if (signalfd_kind(r, mechanism_kind::floor)) md += row_for(r, false);
-      for (const result &r : results)
-        if (r.info->kind == mechanism_kind::ablation) md += row_for(r, true);
-      for (const result &r : results)
-        if (signalfd_kind(r, mechanism_kind::gracefulstop)) md += row_for(r, false);
+      md += "### Where the time goes\n\n"
+            "The loops this benchmark writes itself (gracefulstop's, the floors and the "
+            "ablations) also note when their `poll()`/`epoll_wait()` returned, which splits each "
+            "sample into the kernel's part (`kill()` until the wait returns: signal generation, "
+            "wakeup, scheduling, and for a handler the handler and the interrupted wait) and the "
+            "loop's part (the wait returns until the callback runs: reading the fds and the "
+            "library's own work). The ablations are raw loops that add one of gracefulstop's "
+            "costs at a time: for signalfd, `ctl.fd()` is an epoll set holding the signalfd and "
+            "the wake pipe that the application `poll()`s, and `dispatch()` drains that pipe (a "
+            "`read()` that finds it empty) before it reads the signalfd; for the self-pipe, "
+            "gracefulstop installs its handler with `SA_SIGINFO` and a full mask, and its handler "
+            "counts the delivery in atomics before it writes the wake byte (the last ablation is "
+            "the raw loop with that very handler, so what remains is `dispatch()`).\n\n";
+      md += "| Mechanism | Median µs | Median / floor | Kernel part, median µs | Loop part, median "
+            "µs | Syscalls per signal |\n|---|---:|---:|---:|---:|---:|\n";
+      for (const char *backend : {"signalfd", "self-pipe"}) {
+        for (mechanism_kind k :
+             {mechanism_kind::floor, mechanism_kind::ablation, mechanism_kind::gracefulstop}) {
+          for (result &r : results) {
+            const mechanism_info &m = *r.info;
+            if (m.kind != k || std::string_view(m.backend) != backend || !r.error.empty()) continue;
+            const double med = median_of_mech.at(m.name);
+            std::string kernel = "n/a", loop = "n/a";
+            if (r.loop_split && !r.loop_part.empty()) {
+              std::sort(r.loop_part.begin(), r.loop_part.end());
+              std::sort(r.kernel_part.begin(), r.kernel_part.end());
+              kernel = fmt(us(percentile(r.kernel_part, 50)));
+              loop = fmt(us(percentile(r.loop_part, 50)));
+              csv.row("latency-split", m.name, "kernel_part_median",
+                      fmt(us(percentile(r.kernel_part, 50)), 3), "us");
+              csv.row("latency-split", m.name, "loop_part_median",
+                      fmt(us(percentile(r.loop_part, 50)), 3), "us");
+            }
+            const std::string ratio =
+                median_of_mech.count(m.floor) ? fmt(med / median_of_mech.at(m.floor)) + "×" : "n/a";
+            const std::string syscalls =
+                r.syscalls_counted && r.signals > 0
+                    ? fmt(static_cast<double>(r.syscalls) / static_cast<double>(r.signals), 2)
+                    : "n/a";
+            md += std::string("| ") + m.label + " | " + fmt(med / 1000.0) + " | " + ratio + " | " +
+                  kernel + " | " + loop + " | " + syscalls + " |\n";
+          }
+        }
+      }
       md += "\n";
     }
     write_file(md_path, md);

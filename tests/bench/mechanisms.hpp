@@ -48,6 +48,10 @@ struct receiver {
   virtual void on_extra() {}
   /// Set by on_signal/on_extra; the mechanism's run() returns soon after.
   bool stop = false;
+  /// When the loop's wait last returned with something ready (now_ns()), for the loops this
+  /// benchmark writes itself (gracefulstop's, the floors, the ablations); 0 for the libraries,
+  /// whose loops have no such hook. Splits latency into the kernel's part and the loop's.
+  std::uint64_t woke_ns = 0;
 };
 
 class mechanism {
@@ -111,6 +115,7 @@ private:
       if (errno == EINTR) return; // self-pipe: the handler ran; its byte is in the pipe
       fail_errno("poll");
     }
+    if (n > 0) r_->woke_ns = now_ns();
     if (fds[0].revents != 0 || n == 0) ctl_->dispatch();
     if (extra_fd_ >= 0 && fds[1].revents != 0) r_->on_extra();
   }
@@ -165,6 +170,7 @@ private:
       if (errno == EINTR) return;
       fail_errno("epoll_wait");
     }
+    if (n > 0) r_->woke_ns = now_ns();
     for (int i = 0; i < n; ++i) {
       if (events[i].data.u32 == 1) {
         r_->on_extra();
@@ -235,6 +241,7 @@ private:
       if (errno == EINTR) return;
       fail_errno("poll");
     }
+    if (n > 0) r_->woke_ns = now_ns();
     if (fds[0].revents != 0) {
       if (with_pipe_) {
         unsigned char buffer[256];
@@ -263,12 +270,25 @@ extern "C" inline void on_signal_write_byte(int signo) {
   [[maybe_unused]] const ssize_t ignored = ::write(write_fd, &byte, 1);
   errno = saved;
 }
+extern "C" inline void on_signal_info_write_byte(int signo, siginfo_t *, void *) {
+  on_signal_write_byte(signo);
+}
 } // namespace raw_self_pipe_detail
 
+/// How the raw self-pipe loop installs its handler.
+enum class raw_handler {
+  plain,             ///< sa_handler, empty mask: the classic
+  like_gracefulstop, ///< SA_SIGINFO and a full mask, as gracefulstop installs its handler
+  gracefulstop ///< gracefulstop's own handler (detail/handler.hpp: counters, then the wake byte)
+};
+
 /// The classic self-pipe: sigaction handler writes a byte, poll() watches the read end, one read
-/// per wakeup, one callback per byte.
+/// per wakeup, one callback per byte. With `like_gracefulstop` the handler is installed the way
+/// gracefulstop installs its own (SA_SIGINFO, every signal blocked while it runs): an ablation
+/// that separates the kernel's cost of that setup from the library's user-space work.
 class raw_self_pipe_mechanism final : public mechanism {
 public:
+  explicit raw_self_pipe_mechanism(raw_handler how = raw_handler::plain) : how_(how) {}
   ~raw_self_pipe_mechanism() override {
     if (read_fd_ >= 0) ::close(read_fd_);
   }
@@ -280,9 +300,21 @@ public:
     read_fd_ = fds[0];
     raw_self_pipe_detail::write_fd = fds[1];
     struct sigaction act {};
-    act.sa_handler = &raw_self_pipe_detail::on_signal_write_byte;
-    sigemptyset(&act.sa_mask);
-    act.sa_flags = SA_RESTART;
+    if (how_ == raw_handler::gracefulstop) {
+      // An ablation only: the library's handler with the library's wake fd, and no controller.
+      gracefulstop::detail::state().wake_fd.store(fds[1], std::memory_order_release);
+      act.sa_sigaction = &gracefulstop_signal_handler;
+      sigfillset(&act.sa_mask);
+      act.sa_flags = SA_SIGINFO | SA_RESTART;
+    } else if (how_ == raw_handler::like_gracefulstop) {
+      act.sa_sigaction = &raw_self_pipe_detail::on_signal_info_write_byte;
+      sigfillset(&act.sa_mask);
+      act.sa_flags = SA_SIGINFO | SA_RESTART;
+    } else {
+      act.sa_handler = &raw_self_pipe_detail::on_signal_write_byte;
+      sigemptyset(&act.sa_mask);
+      act.sa_flags = SA_RESTART;
+    }
     if (::sigaction(signo, &act, nullptr) != 0) fail_errno("sigaction");
   }
   void run() override {
@@ -299,6 +331,7 @@ private:
       if (errno == EINTR) return;
       fail_errno("poll");
     }
+    if (n > 0) r_->woke_ns = now_ns();
     if (fds[0].revents != 0) {
       unsigned char buffer[256];
       const ssize_t got = ::read(read_fd_, buffer, sizeof buffer);
@@ -307,6 +340,7 @@ private:
     }
     if (extra_fd_ >= 0 && fds[1].revents != 0) r_->on_extra();
   }
+  raw_handler how_;
   receiver *r_ = nullptr;
   int read_fd_ = -1;
   int extra_fd_ = -1;
@@ -575,6 +609,18 @@ inline const std::vector<mechanism_info> &all_mechanisms() {
                  "raw signalfd + pipe in an epoll set, poll()ed, pipe drained first", "signalfd",
                  "raw-signalfd", kind::ablation,
                  [] { return std::unique_ptr<mechanism>(new signalfd_ablation_mechanism(true)); }});
+    v.push_back({"ablation-self-pipe-siginfo",
+                 "raw self-pipe, handler installed as gracefulstop's (SA_SIGINFO, full mask)",
+                 "self-pipe", "raw-self-pipe", kind::ablation, [] {
+                   return std::unique_ptr<mechanism>(
+                       new raw_self_pipe_mechanism(raw_handler::like_gracefulstop));
+                 }});
+    v.push_back({"ablation-self-pipe-gs-handler",
+                 "raw self-pipe loop with gracefulstop's own signal handler", "self-pipe",
+                 "raw-self-pipe", kind::ablation, [] {
+                   return std::unique_ptr<mechanism>(
+                       new raw_self_pipe_mechanism(raw_handler::gracefulstop));
+                 }});
     return v;
   }();
   return list;
