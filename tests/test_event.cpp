@@ -48,3 +48,11 @@ TEST_CASE("a throwing event hook does not break the stop", "[event]") {
   test::run_until_stopped(ctl);
   CHECK(flushed);
 }
+
+TEST_CASE("raise() and pthread_kill() senders (SI_TKILL) are shown too", "[event]") {
+  gs::signal_event ev;
+  ev.code = SI_TKILL;
+  CHECK(ev.from_process());
+  ev.code = SI_KERNEL;
+  CHECK_FALSE(ev.from_process());
+}

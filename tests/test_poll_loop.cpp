@@ -45,3 +45,41 @@ TEST_CASE("poll_loop callbacks may unwatch their own fd", "[poll_loop]") {
   ::close(work[0]);
   ::close(work[1]);
 }
+
+namespace {
+int controller_reads = 0;
+ssize_t counting_read(int fd, void *buf, size_t len) {
+  ++controller_reads; // only the controller reads through the seam
+  return ::read(fd, buf, len);
+}
+} // namespace
+
+TEST_CASE("a wakeup for a user fd costs the controller no system call", "[poll_loop]") {
+  gs::stop_controller ctl;
+  ctl.install();
+  const gs::detail::syscall_table saved = gs::detail::sys();
+  gs::detail::sys().read = &counting_read;
+  int work[2];
+  REQUIRE(::pipe(work) == 0);
+  int served = 0;
+  int reads_before_stop = -1;
+  gs::poll_loop loop;
+  loop.watch(work[0], POLLIN, [&](short) {
+    char b;
+    REQUIRE(::read(work[0], &b, 1) == 1);
+    if (++served < 100) {
+      REQUIRE(::write(work[1], "x", 1) == 1);
+    } else {
+      reads_before_stop = controller_reads;
+      ::kill(::getpid(), SIGTERM);
+    }
+  });
+  REQUIRE(::write(work[1], "x", 1) == 1);
+  loop.run(ctl);
+  gs::detail::sys() = saved;
+  CHECK(served == 100);
+  CHECK(reads_before_stop == 0);
+  CHECK(controller_reads > 0); // and the stop itself was read
+  ::close(work[0]);
+  ::close(work[1]);
+}

@@ -51,7 +51,10 @@ public:
         throw std::system_error(errno, std::system_category(), "gracefulstop: poll");
       }
       // The controller first: a stop that begins now should be seen before more work is taken.
-      ctl.dispatch();
+      // Only when it has something to say, though: its fd is readable, or a deadline is due
+      // (next_timeout_ms() reads no clock unless a stop runs). A wakeup for a user fd alone costs
+      // the controller no system call.
+      if (fds[0].revents != 0 || ctl.next_timeout_ms() == 0) ctl.dispatch();
       const std::size_t count = fds.size() - 1;
       for (std::size_t i = 0; i < count && i < watches_.size(); ++i) {
         const pollfd &p = fds[i + 1];

@@ -27,7 +27,13 @@ struct signal_event {
   std::uint64_t count = 1;
   std::chrono::steady_clock::time_point received{}; ///< when the loop read it (monotonic)
 
-  bool from_process() const noexcept { return code == SI_USER || code == SI_QUEUE; }
+  /// kill(), sigqueue(), and tgkill()/raise()/pthread_kill() (SI_TKILL) carry a real sender.
+  bool from_process() const noexcept {
+#if defined(SI_TKILL)
+    if (code == SI_TKILL) return true;
+#endif
+    return code == SI_USER || code == SI_QUEUE;
+  }
 };
 
 /// "SIGTERM" for 15, "SIGRTMIN+3" for a real-time signal, "SIG?" for nonsense.

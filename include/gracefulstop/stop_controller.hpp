@@ -151,6 +151,7 @@ public:
       : opts_(std::move(opts)), wake_(std::make_shared<detail::wake_channel>()) {
     sigemptyset(&handled_);
     sigemptyset(&mask_before_install_);
+    sigemptyset(&leaks_reported_);
     if (opts_.default_policies)
       for (auto &entry : default_policies()) {
         sigaddset(&handled_, entry.first);
@@ -299,6 +300,7 @@ private:
   void finish_stage(stage_outcome outcome, std::string_view error) noexcept;
   void finish_stop() noexcept;
   void start_watchdog() noexcept;
+  void audit_masks() noexcept;
   void stop_watchdog() noexcept;
   int handler_exit_status(int signo, const exit_rule &rule) const noexcept {
     switch (rule.what()) {
@@ -327,6 +329,7 @@ private:
   pid_t installed_pid_ = 0;
   sigset_t handled_;
   sigset_t mask_before_install_;
+  sigset_t leaks_reported_; // each leaking signal is reported once
   std::shared_ptr<detail::wake_channel> wake_;
 
   std::atomic<controller_state> state_{controller_state::idle};
@@ -497,24 +500,31 @@ inline std::error_code stop_controller::install(std::error_code &ec) noexcept {
   e.detail = to_string(active_);
   emit(e);
 
-  if (active_ == backend::signalfd) {
-    // Name the threads that would take a signal instead of the signalfd. The installing thread
-    // blocks them now; any other thread started earlier is reported.
-    try {
-      for (const thread_mask_leak &leak : audit_thread_masks(handled_)) {
-        std::string tids = "tid=" + std::to_string(leak.tid) + " does not block it";
-        for (int signo : leak.signals) {
-          event m;
-          m.kind = event_kind::mask_leak;
-          m.signal.signo = signo;
-          m.detail = tids;
-          emit(m);
-        }
-      }
-    } catch (...) {
-    }
-  }
+  audit_masks();
   return ec;
+}
+
+inline void stop_controller::audit_masks() noexcept {
+  if (active_ != backend::signalfd) return;
+  // Name the threads that would take a signal instead of the signalfd. The installing thread
+  // blocks them; any other thread started earlier is reported. Run at install and again at the
+  // first dispatch: glibc starts a new thread with every signal blocked until its start-up code
+  // sets the creator's mask, so a thread created just before install() can look safe then.
+  try {
+    for (const thread_mask_leak &leak : audit_thread_masks(handled_)) {
+      std::string tids = "tid=" + std::to_string(leak.tid) + " does not block it";
+      for (int signo : leak.signals) {
+        if (sigismember(&leaks_reported_, signo) == 1) continue;
+        sigaddset(&leaks_reported_, signo);
+        event m;
+        m.kind = event_kind::mask_leak;
+        m.signal.signo = signo;
+        m.detail = tids;
+        emit(m);
+      }
+    }
+  } catch (...) {
+  }
 }
 
 inline std::error_code stop_controller::rollback(std::error_code ec, int installed_upto) noexcept {
@@ -676,7 +686,10 @@ inline std::error_code stop_controller::dispatch(std::error_code &ec) noexcept {
   ec.clear();
   if (!installed_) return ec = make_error_code(errc::not_installed);
   const std::thread::id self = std::this_thread::get_id();
-  if (!loop_thread_) loop_thread_ = self;
+  if (!loop_thread_) {
+    loop_thread_ = self;
+    audit_masks();
+  }
   if (*loop_thread_ != self) return ec = make_error_code(errc::wrong_thread);
 
   if (!read_signals(ec)) return ec;
