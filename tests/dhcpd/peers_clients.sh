@@ -14,40 +14,7 @@ peers_write_config 10.77.0.1 10
 daemon_start || exit 1
 mac=$(ip -n "$NS_CLI" -o link show dev "$IF_CLI" | grep -o 'link/ether [0-9a-f:]*' | cut -d' ' -f2)
 
-# The client scripts touch nothing but the client namespace's interface, and report each event
-# on a FIFO (fd 4) that the test reads with a timeout.
-mkfifo "$PEERS_WORK/client-events"
-exec 4<>"$PEERS_WORK/client-events"
-cat >"$PEERS_WORK/dhclient-script" <<SCRIPT
-#!/bin/sh
-echo "dhclient \$reason ip=\$new_ip_address dns=\$new_domain_name_servers" >"$PEERS_WORK/client-events"
-case "\$reason" in
-  BOUND|RENEW|REBIND|REBOOT) ip addr flush dev "\$interface"; ip addr add "\$new_ip_address/\$new_subnet_mask" dev "\$interface" ;;
-  EXPIRE|FAIL|RELEASE|STOP) ip addr flush dev "\$interface" ;;
-esac
-exit 0
-SCRIPT
-cat >"$PEERS_WORK/udhcpc-script" <<SCRIPT
-#!/bin/sh
-echo "udhcpc \$1 ip=\$ip dns=\$dns" >"$PEERS_WORK/client-events"
-case "\$1" in
-  bound|renew) ip addr flush dev "\$interface"; ip addr add "\$ip/\$mask" dev "\$interface" ;;
-  deconfig) ip addr flush dev "\$interface" ;;
-esac
-exit 0
-SCRIPT
-chmod +x "$PEERS_WORK/dhclient-script" "$PEERS_WORK/udhcpc-script"
-
-# Waits up to $1 s for a client event starting with $2; the line in $CLIENT_EVENT.
-client_event() {
-  local end=$((SECONDS + $1))
-  while ((SECONDS <= end)); do
-    IFS= read -r -t "$1" -u 4 CLIENT_EVENT || return 1
-    [[ $CLIENT_EVENT == "$2"* ]] && return 0
-  done
-  return 1
-}
-value() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$CLIENT_EVENT"; }
+peers_client_scripts
 bound_in_db() { "$GSDHCPD_BINARY" --dump-leases "$PEERS_LEASES" | grep -q "^$1 $2 "; }
 not_bound_in_db() { ! bound_in_db "$@"; }
 configured() { ip -n "$NS_CLI" -4 -o addr show dev "$IF_CLI" | grep -q " $1/16 "; }

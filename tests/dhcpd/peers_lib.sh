@@ -14,6 +14,8 @@
 #   perfdhcp_acks OUT            "ADDRESS MAC" for each address perfdhcp got a DHCPACK for
 #   lease_db_missing ACKS        how many "ADDRESS MAC" lines are not bound leases in the DB
 #   isc_accepts_snapshot         ISC dhcpd -T reads the snapshot without complaint
+#   peers_client_scripts         dhclient/udhcpc scripts that only touch the namespace's interface;
+#                                client_event SECONDS PREFIX waits for what they report
 #   check DESCRIPTION CMD...     one assertion; peers_finish reports and sets the exit status
 #
 # Everything the scripts wait for is read from a descriptor with a timeout (the daemon's log
@@ -58,7 +60,7 @@ peers__cleanup() {
   for pid in "${PERFDHCP_PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null; done
   [[ -n $DAEMON_PID ]] && kill -KILL "$DAEMON_PID" 2>/dev/null
   [[ -n ${PEERS_PREFIX:-} ]] && netns_pair_destroy "$PEERS_PREFIX"
-  exec 3>&-
+  exec 3>&- 4>&-
   [[ -n ${PEERS_WORK:-} && -d $PEERS_WORK ]] && rm -rf "$PEERS_WORK"
   return 0
 }
@@ -223,3 +225,41 @@ isc_accepts_snapshot() {
 }
 
 log_has() { grep -q -- "$1" "$PEERS_LOG"; }
+
+# Client scripts for dhclient (-sf) and udhcpc (-s) in $PEERS_WORK that touch nothing but the
+# client namespace's interface (never the host's resolv.conf), and report each event on a FIFO
+# (fd 4): client_event SECONDS PREFIX waits for one, value KEY reads a field of it.
+peers_client_scripts() {
+  mkfifo "$PEERS_WORK/client-events"
+  exec 4<>"$PEERS_WORK/client-events"
+  cat >"$PEERS_WORK/dhclient-script" <<SCRIPT
+#!/bin/sh
+echo "dhclient \$reason ip=\$new_ip_address dns=\$new_domain_name_servers" >"$PEERS_WORK/client-events"
+case "\$reason" in
+  BOUND|RENEW|REBIND|REBOOT) ip addr flush dev "\$interface"; ip addr add "\$new_ip_address/\$new_subnet_mask" dev "\$interface" ;;
+  EXPIRE|FAIL|RELEASE|STOP) ip addr flush dev "\$interface" ;;
+esac
+exit 0
+SCRIPT
+  cat >"$PEERS_WORK/udhcpc-script" <<SCRIPT
+#!/bin/sh
+echo "udhcpc \$1 ip=\$ip dns=\$dns" >"$PEERS_WORK/client-events"
+case "\$1" in
+  bound|renew) ip addr flush dev "\$interface"; ip addr add "\$ip/\$mask" dev "\$interface" ;;
+  deconfig) ip addr flush dev "\$interface" ;;
+esac
+exit 0
+SCRIPT
+  chmod +x "$PEERS_WORK/dhclient-script" "$PEERS_WORK/udhcpc-script"
+}
+
+# Waits up to $1 s for a client event starting with $2; the line in $CLIENT_EVENT.
+client_event() {
+  local end=$((SECONDS + $1))
+  while ((SECONDS <= end)); do
+    IFS= read -r -t "$1" -u 4 CLIENT_EVENT || return 1
+    [[ $CLIENT_EVENT == "$2"* ]] && return 0
+  done
+  return 1
+}
+value() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$CLIENT_EVENT"; }
