@@ -38,7 +38,10 @@ join_jobs() {
 
 # The system and standard headers gracefulstop itself includes, and nothing of its own: the part
 # of its cost that comes from what it includes rather than from its own code.
-grep -rhoE '^#include <[^>]+>' "$BENCH_ROOT/include/gracefulstop" | grep -v '<gracefulstop/' |
+# Only the gracefulstop headers that <gracefulstop/stop.hpp> really pulls in count (per -M).
+"$cxx" "${cxxflags[@]}" -M "$src/include_gracefulstop.cpp" | tr ' \\' '\n\n' |
+  grep '/include/gracefulstop/' | sort -u >"$work/gracefulstop_headers"
+xargs grep -hoE '^#include <[^>]+>' <"$work/gracefulstop_headers" | grep -v '<gracefulstop/' |
   sort -u >"$work/std_of_gracefulstop.cpp"
 
 # Wall time of one compile, in nanoseconds (what a user waits for, process start included).
