@@ -11,12 +11,13 @@
 // next_timeout_ms(). No asio::signal_set: gracefulstop owns the signals.
 #include <gracefulstop/stop.hpp>
 
+#include "example_support.hpp" // the command line and the logfmt event hook
+
 #include <boost/asio.hpp>
 
 #include <array>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <map>
 #include <memory>
 #include <optional>
@@ -27,18 +28,6 @@ using asio::ip::tcp;
 using boost::system::error_code;
 
 namespace {
-
-long number_argument(const char *text, const char *name, long min, long max) {
-  char *end = nullptr;
-  errno = 0;
-  const long value = std::strtol(text, &end, 10);
-  if (errno != 0 || end == text || *end != '\0' || value < min || value > max) {
-    std::fprintf(stderr, "gs_example_asio: %s must be an integer in %ld..%ld, got \"%s\"\n", name,
-                 min, max, text);
-    std::exit(2);
-  }
-  return value;
-}
 
 // Runs ctl.dispatch() whenever the controller's fd is readable or its next deadline comes, and
 // stops the io_context once the stop is over.
@@ -165,30 +154,21 @@ private:
 } // namespace
 
 int main(int argc, char **argv) try {
-  if (argc > 3) {
-    std::fprintf(stderr, "usage: gs_example_asio [PORT [DRAIN_BUDGET_MS]]\n");
-    return 2;
-  }
-  const auto port =
-      static_cast<unsigned short>(argc > 1 ? number_argument(argv[1], "PORT", 0, 65535) : 0);
-  const std::chrono::milliseconds drain_budget(
-      argc > 2 ? number_argument(argv[2], "DRAIN_BUDGET_MS", 1, 3600000) : 5000);
+  const example::echo_server_arguments args(argc, argv, "gs_example_asio");
 
   gs::stop_controller::options options;
-  options.on_event = [](const gs::event &e) {
-    std::fprintf(stderr, "%s\n", gs::to_logfmt(e).c_str());
-  };
+  options.on_event = example::log_event;
   gs::stop_controller ctl(options);
   // Installed before the io_context exists: with the signalfd backend the signals are blocked in
   // this thread, and any thread started later inherits that.
   ctl.install();
 
   asio::io_context io;
-  echo_server server(io, port);
+  echo_server server(io, args.port);
   ctl.add_stage({"stop-accepting", gs::stage_kind::stop_accepting,
                  [&](gs::stage_context &) { server.stop_accepting(); }});
   ctl.add_stage({"drain", gs::stage_kind::drain,
-                 [&](gs::stage_context &stage) { return server.drain(stage); }, drain_budget});
+                 [&](gs::stage_context &stage) { return server.drain(stage); }, args.drain_budget});
   ctl.add_stage({"close", gs::stage_kind::close, [&](gs::stage_context &) { server.close_all(); }});
   controller_watch watch(io, ctl);
 

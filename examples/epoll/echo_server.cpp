@@ -15,11 +15,12 @@
 // bounds epoll_wait, and ctl.dispatch() runs after every wakeup.
 #include <gracefulstop/stop.hpp>
 
+#include "example_support.hpp" // the command line and the logfmt event hook
+
 #include <arpa/inet.h>
 #include <cerrno>
-#include <chrono>
+#include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <netinet/in.h>
 #include <optional>
@@ -33,18 +34,6 @@
 namespace gs = gracefulstop;
 
 namespace {
-
-long number_argument(const char *text, const char *name, long min, long max) {
-  char *end = nullptr;
-  errno = 0;
-  const long value = std::strtol(text, &end, 10);
-  if (errno != 0 || end == text || *end != '\0' || value < min || value > max) {
-    std::fprintf(stderr, "gs_example_epoll: %s must be an integer in %ld..%ld, got \"%s\"\n", name,
-                 min, max, text);
-    std::exit(2);
-  }
-  return value;
-}
 
 [[noreturn]] void fail(const char *what) {
   throw std::system_error(errno, std::system_category(), what);
@@ -62,14 +51,7 @@ constexpr std::size_t max_pending = 1 << 20; // stop reading from a client that 
 } // namespace
 
 int main(int argc, char **argv) try {
-  if (argc > 3) {
-    std::fprintf(stderr, "usage: gs_example_epoll [PORT [DRAIN_BUDGET_MS]]\n");
-    return 2;
-  }
-  const auto port =
-      static_cast<in_port_t>(argc > 1 ? number_argument(argv[1], "PORT", 0, 65535) : 0);
-  const std::chrono::milliseconds drain_budget(
-      argc > 2 ? number_argument(argv[2], "DRAIN_BUDGET_MS", 1, 3600000) : 5000);
+  const example::echo_server_arguments args(argc, argv, "gs_example_epoll");
 
   int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (listener < 0) fail("socket");
@@ -78,7 +60,7 @@ int main(int argc, char **argv) try {
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = htons(port);
+  address.sin_port = htons(args.port);
   if (::bind(listener, reinterpret_cast<sockaddr *>(&address), sizeof address) != 0) fail("bind");
   if (::listen(listener, SOMAXCONN) != 0) fail("listen");
   socklen_t length = sizeof address;
@@ -94,9 +76,7 @@ int main(int argc, char **argv) try {
   };
 
   gs::stop_controller::options options;
-  options.on_event = [](const gs::event &e) {
-    std::fprintf(stderr, "%s\n", gs::to_logfmt(e).c_str());
-  };
+  options.on_event = example::log_event;
   gs::stop_controller ctl(options);
 
   std::unordered_map<int, connection> connections; // by descriptor
@@ -183,7 +163,7 @@ int main(int argc, char **argv) try {
                    drained = stage.defer();
                    return gs::stage_status::pending;
                  },
-                 drain_budget});
+                 args.drain_budget});
   ctl.add_stage({"close", gs::stage_kind::close, [&](gs::stage_context &) {
                    drained.reset(); // timed out or cancelled: nobody waits for it any more
                    while (!connections.empty())

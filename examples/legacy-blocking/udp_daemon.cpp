@@ -13,10 +13,11 @@
 // EINTR when a signal arrives, the loop calls ctl.dispatch(), and the stop runs its stages.
 #include <gracefulstop/stop.hpp>
 
+#include "example_support.hpp" // the command line and the logfmt event hook
+
 #include <arpa/inet.h>
 #include <cerrno>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <netinet/in.h>
 #include <poll.h>
@@ -30,19 +31,6 @@ namespace gs = gracefulstop;
 static int sock = -1;
 static unsigned long served = 0;
 static const char *state_file = nullptr;
-
-static long number_argument(const char *text, const char *name, long min, long max) {
-  char *end = nullptr;
-  errno = 0;
-  const long value = std::strtol(text, &end, 10);
-  if (errno != 0 || end == text || *end != '\0' || value < min || value > max) {
-    std::fprintf(stderr,
-                 "gs_example_legacy_blocking: %s must be an integer in %ld..%ld, got \"%s\"\n",
-                 name, min, max, text);
-    std::exit(2);
-  }
-  return value;
-}
 
 // Written to a temporary name and renamed over the old file, so a crash mid-write leaves the old
 // state intact rather than half a file. A failure throws: the flush stage is then reported as
@@ -62,13 +50,10 @@ static void write_state() {
 }
 
 int main(int argc, char **argv) {
-  if (argc > 3) {
-    std::fprintf(stderr, "usage: gs_example_legacy_blocking [PORT [STATE_FILE]]\n");
-    return 2;
-  }
-  const auto port =
-      static_cast<in_port_t>(argc > 1 ? number_argument(argv[1], "PORT", 0, 65535) : 0);
-  if (argc > 2) state_file = argv[2];
+  const example::command_line args(argc, argv, "gs_example_legacy_blocking", "[PORT [STATE_FILE]]",
+                                   2);
+  const auto port = static_cast<in_port_t>(args.number(1, "PORT", 0, 65535, 0));
+  state_file = args.text(2, nullptr);
 
   sock = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0); // blocking, on purpose
   struct sockaddr_in address;
@@ -86,9 +71,7 @@ int main(int argc, char **argv) {
 
   gs::stop_controller::options options;
   options.which = gs::backend::self_pipe; // a handler must run for the call to be interrupted
-  options.on_event = [](const gs::event &e) {
-    std::fprintf(stderr, "%s\n", gs::to_logfmt(e).c_str());
-  };
+  options.on_event = example::log_event;
   gs::stop_controller ctl(options);
   // The default SIGTERM and SIGINT policies, but installed without SA_RESTART.
   for (auto &[signo, policy] : gs::default_policies())

@@ -11,17 +11,15 @@
 // signals.
 #include <gracefulstop/stop.hpp>
 
+#include "example_support.hpp" // the command line and the logfmt event hook
+
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 
 #include <arpa/inet.h>
-#include <cerrno>
-#include <chrono>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <map>
 #include <netinet/in.h>
 #include <optional>
@@ -30,18 +28,6 @@
 namespace gs = gracefulstop;
 
 namespace {
-
-long number_argument(const char *text, const char *name, long min, long max) {
-  char *end = nullptr;
-  errno = 0;
-  const long value = std::strtol(text, &end, 10);
-  if (errno != 0 || end == text || *end != '\0' || value < min || value > max) {
-    std::fprintf(stderr, "gs_example_libevent: %s must be an integer in %ld..%ld, got \"%s\"\n",
-                 name, min, max, text);
-    std::exit(2);
-  }
-  return value;
-}
 
 struct connection;
 
@@ -139,19 +125,10 @@ void on_accept(evconnlistener *, evutil_socket_t fd, sockaddr *, int, void *arg)
 } // namespace
 
 int main(int argc, char **argv) try {
-  if (argc > 3) {
-    std::fprintf(stderr, "usage: gs_example_libevent [PORT [DRAIN_BUDGET_MS]]\n");
-    return 2;
-  }
-  const auto port =
-      static_cast<in_port_t>(argc > 1 ? number_argument(argv[1], "PORT", 0, 65535) : 0);
-  const std::chrono::milliseconds drain_budget(
-      argc > 2 ? number_argument(argv[2], "DRAIN_BUDGET_MS", 1, 3600000) : 5000);
+  const example::echo_server_arguments args(argc, argv, "gs_example_libevent");
 
   gs::stop_controller::options options;
-  options.on_event = [](const gs::event &e) {
-    std::fprintf(stderr, "%s\n", gs::to_logfmt(e).c_str());
-  };
+  options.on_event = example::log_event;
   gs::stop_controller ctl(options);
   // bufferevents write with writev(2), so a client that vanishes raises SIGPIPE. It is ignored
   // through the controller (the write then fails with EPIPE), not with a sigaction of our own.
@@ -168,12 +145,12 @@ int main(int argc, char **argv) try {
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = htons(port);
+  address.sin_port = htons(args.port);
   srv.listener = evconnlistener_new_bind(
       srv.base, on_accept, &srv, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
       -1, reinterpret_cast<sockaddr *>(&address), sizeof address);
   if (srv.listener == nullptr) {
-    std::fprintf(stderr, "event=error call=bind port=%u error=\"%s\"\n", port,
+    std::fprintf(stderr, "event=error call=bind port=%u error=\"%s\"\n", args.port,
                  evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
     return 1;
   }
@@ -190,7 +167,7 @@ int main(int argc, char **argv) try {
                    srv.drained = stage.defer(); // completed by close_connection for the last one
                    return gs::stage_status::pending;
                  },
-                 drain_budget});
+                 args.drain_budget});
   ctl.add_stage({"close", gs::stage_kind::close, [&](gs::stage_context &) {
                    srv.drained.reset(); // timed out or cancelled: nobody waits for it any more
                    while (!srv.connections.empty())

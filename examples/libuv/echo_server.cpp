@@ -10,12 +10,12 @@
 // ctl.dispatch(). No uv_signal_t: gracefulstop owns the signals.
 #include <gracefulstop/stop.hpp>
 
+#include "example_support.hpp" // the command line and the logfmt event hook
+
 #include <uv.h>
 
 #include <arpa/inet.h>
 
-#include <cerrno>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -24,18 +24,6 @@
 namespace gs = gracefulstop;
 
 namespace {
-
-long number_argument(const char *text, const char *name, long min, long max) {
-  char *end = nullptr;
-  errno = 0;
-  const long value = std::strtol(text, &end, 10);
-  if (errno != 0 || end == text || *end != '\0' || value < min || value > max) {
-    std::fprintf(stderr, "gs_example_libuv: %s must be an integer in %ld..%ld, got \"%s\"\n", name,
-                 min, max, text);
-    std::exit(2);
-  }
-  return value;
-}
 
 void check(int rc, const char *what) {
   if (rc < 0) {
@@ -177,18 +165,10 @@ void on_connection(uv_stream_t *listener, int status) {
 } // namespace
 
 int main(int argc, char **argv) try {
-  if (argc > 3) {
-    std::fprintf(stderr, "usage: gs_example_libuv [PORT [DRAIN_BUDGET_MS]]\n");
-    return 2;
-  }
-  const int port = static_cast<int>(argc > 1 ? number_argument(argv[1], "PORT", 0, 65535) : 0);
-  const std::chrono::milliseconds drain_budget(
-      argc > 2 ? number_argument(argv[2], "DRAIN_BUDGET_MS", 1, 3600000) : 5000);
+  const example::echo_server_arguments args(argc, argv, "gs_example_libuv");
 
   gs::stop_controller::options options;
-  options.on_event = [](const gs::event &e) {
-    std::fprintf(stderr, "%s\n", gs::to_logfmt(e).c_str());
-  };
+  options.on_event = example::log_event;
   gs::stop_controller ctl(options);
   // libuv writes with write(2), so a client that vanishes raises SIGPIPE. It is ignored through
   // the controller (the write then fails with EPIPE), not with a sigaction of our own.
@@ -203,7 +183,7 @@ int main(int argc, char **argv) try {
   check(uv_tcp_init(srv.loop, &srv.listener), "uv_tcp_init");
   srv.listener.data = &srv;
   sockaddr_in address{};
-  check(uv_ip4_addr("127.0.0.1", port, &address), "uv_ip4_addr");
+  check(uv_ip4_addr("127.0.0.1", args.port, &address), "uv_ip4_addr");
   check(uv_tcp_bind(&srv.listener, reinterpret_cast<const sockaddr *>(&address), 0), "bind");
   check(uv_listen(reinterpret_cast<uv_stream_t *>(&srv.listener), SOMAXCONN, on_connection),
         "listen");
@@ -220,7 +200,7 @@ int main(int argc, char **argv) try {
                    srv.idle = stage.defer(); // completed by on_client_closed for the last one
                    return gs::stage_status::pending;
                  },
-                 drain_budget});
+                 args.drain_budget});
   // uv_close completes on a later loop turn, so this stage is asynchronous too.
   ctl.add_stage({"close", gs::stage_kind::close, [&](gs::stage_context &stage) {
                    if (srv.clients.empty()) return gs::stage_status::done;

@@ -13,11 +13,11 @@
 // controller requests). The main thread has no loop of its own, so it runs gs::poll_loop.
 #include <gracefulstop/stop.hpp>
 
+#include "example_support.hpp" // the command line and the logfmt event hook
+
 #include <atomic>
-#include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -26,18 +26,6 @@
 namespace gs = gracefulstop;
 
 namespace {
-
-long number_argument(const char *text, const char *name, long min, long max) {
-  char *end = nullptr;
-  errno = 0;
-  const long value = std::strtol(text, &end, 10);
-  if (errno != 0 || end == text || *end != '\0' || value < min || value > max) {
-    std::fprintf(stderr, "gs_example_threads: %s must be an integer in %ld..%ld, got \"%s\"\n",
-                 name, min, max, text);
-    std::exit(2);
-  }
-  return value;
-}
 
 // Counts the workers still running; the drain stage waits for none. The mutex makes "check, then
 // defer" in the stage and "decrement, then complete" in the last worker one step each, so the
@@ -82,19 +70,12 @@ void work(unsigned worker, std::chrono::milliseconds item_time, StopRequested st
 } // namespace
 
 int main(int argc, char **argv) try {
-  if (argc > 3) {
-    std::fprintf(stderr, "usage: gs_example_threads [WORKERS [ITEM_MS]]\n");
-    return 2;
-  }
-  const auto workers =
-      static_cast<unsigned>(argc > 1 ? number_argument(argv[1], "WORKERS", 1, 64) : 3);
-  const std::chrono::milliseconds item_time(argc > 2 ? number_argument(argv[2], "ITEM_MS", 1, 60000)
-                                                     : 500);
+  const example::command_line args(argc, argv, "gs_example_threads", "[WORKERS [ITEM_MS]]", 2);
+  const auto workers = static_cast<unsigned>(args.number(1, "WORKERS", 1, 64, 3));
+  const std::chrono::milliseconds item_time(args.number(2, "ITEM_MS", 1, 60000, 500));
 
   gs::stop_controller::options options;
-  options.on_event = [](const gs::event &e) {
-    std::fprintf(stderr, "%s\n", gs::to_logfmt(e).c_str());
-  };
+  options.on_event = example::log_event;
   gs::stop_controller ctl(options);
   pool_tracker pool(workers);
   ctl.add_stage({"drain", gs::stage_kind::drain,
