@@ -1,12 +1,16 @@
 // A worker pool stopped through the stop token.
 //
-//   gs_example_threads [WORKERS [ITEM_MS]]
+//   gs_example_threads [WORKERS [ITEM_MS | -]]
 //
 // WORKERS threads (default 3) take items one after another; an item takes ITEM_MS (default 500)
-// and, once begun, is finished. On SIGTERM the controller requests the workers' token, so no
-// worker begins another item, and the drain stage waits until every worker has finished the item
-// it was on. The drain is asynchronous: the last worker to finish completes it, from its own
-// thread. Then the process exits 0 (SIGINT: the same, then it dies of SIGINT).
+// and, once begun, is finished. With "-" for ITEM_MS an item instead lasts until a byte arrives on
+// standard input (Enter at a terminal, or a byte from whatever drives the pool), so the caller
+// decides when each item ends; at the end of the input the workers take no more items.
+//
+// On SIGTERM the controller requests the workers' token, so no worker begins another item, and
+// the drain stage waits until every worker has finished the item it was on. The drain is
+// asynchronous: the last worker to finish completes it, from its own thread. Then the process
+// exits 0 (SIGINT: the same, then it dies of SIGINT).
 //
 // The same file builds as C++17 (threads from gs::spawn_thread polling ctl.get_token()) and as
 // C++20 (std::jthread from gs::spawn_jthread, polling its own std::stop_token, which the
@@ -16,11 +20,14 @@
 #include "example_support.hpp" // the command line and the logfmt event hook
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <unistd.h>
 #include <vector>
 
 namespace gs = gracefulstop;
@@ -51,28 +58,53 @@ private:
   std::optional<gs::stage_completion> idle_;
 };
 
+// One item of work. Neither kind can be interrupted, which is the point: the stop has to wait for
+// the item in hand, not cut it off.
+struct item_work {
+  std::chrono::milliseconds duration; // used when !from_input
+  bool from_input;                    // ITEM_MS "-"
+
+  /// Does one item; false if it ended because the input did (no more items will come).
+  bool run() const {
+    if (!from_input) {
+      std::this_thread::sleep_for(duration); // stands for the work itself
+      return true;
+    }
+    char byte;
+    ssize_t n;
+    while ((n = ::read(STDIN_FILENO, &byte, 1)) < 0 && errno == EINTR) {
+    }
+    return n == 1;
+  }
+};
+
 // The worker, written once for both kinds of token: `stop_requested` is the only thing it asks.
 template <class StopRequested>
-void work(unsigned worker, std::chrono::milliseconds item_time, StopRequested stop_requested,
-          pool_tracker &pool) {
+void work(unsigned worker, item_work items, StopRequested stop_requested, pool_tracker &pool) {
   static std::atomic<unsigned long> last_item{0};
-  while (!stop_requested()) {
+  bool more = true;
+  while (more && !stop_requested()) {
     const unsigned long item = ++last_item;
     std::fprintf(stderr, "event=item-start worker=%u item=%lu\n", worker, item);
-    std::this_thread::sleep_for(item_time); // stands for the work itself: not interruptible
+    more = items.run();
     std::fprintf(stderr, "event=item-done worker=%u item=%lu stopping=%s\n", worker, item,
                  stop_requested() ? "true" : "false");
   }
-  std::fprintf(stderr, "event=worker-exit worker=%u\n", worker);
+  std::fprintf(stderr, "event=worker-exit worker=%u reason=%s\n", worker,
+               more ? "stop" : "end-of-input");
   pool.worker_exited();
 }
 
 } // namespace
 
 int main(int argc, char **argv) try {
-  const example::command_line args(argc, argv, "gs_example_threads", "[WORKERS [ITEM_MS]]", 2);
+  const example::command_line args(argc, argv, "gs_example_threads", "[WORKERS [ITEM_MS | -]]", 2);
   const auto workers = static_cast<unsigned>(args.number(1, "WORKERS", 1, 64, 3));
-  const std::chrono::milliseconds item_time(args.number(2, "ITEM_MS", 1, 60000, 500));
+  item_work items{std::chrono::milliseconds(500), false};
+  if (std::strcmp(args.text(2, ""), "-") == 0)
+    items.from_input = true;
+  else
+    items.duration = std::chrono::milliseconds(args.number(2, "ITEM_MS", 1, 60000, 500));
 
   gs::stop_controller::options options;
   options.on_event = example::log_event;
@@ -90,9 +122,9 @@ int main(int argc, char **argv) try {
   for (unsigned id = 1; id <= workers; ++id)
     threads.push_back(gs::spawn_jthread(
         ctl,
-        [&pool, item_time](std::stop_token token, unsigned worker) {
+        [&pool, items](std::stop_token token, unsigned worker) {
           work(
-              worker, item_time, [&token] { return token.stop_requested(); }, pool);
+              worker, items, [&token] { return token.stop_requested(); }, pool);
         },
         id));
 #else
@@ -101,9 +133,9 @@ int main(int argc, char **argv) try {
   for (unsigned id = 1; id <= workers; ++id)
     threads.push_back(gs::spawn_thread(
         ctl,
-        [&pool, item_time, token = ctl.get_token()](unsigned worker) {
+        [&pool, items, token = ctl.get_token()](unsigned worker) {
           work(
-              worker, item_time, [&token] { return token.stop_requested(); }, pool);
+              worker, items, [&token] { return token.stop_requested(); }, pool);
         },
         id));
 #endif
