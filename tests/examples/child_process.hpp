@@ -1,5 +1,5 @@
 // A child process under test: started with fork/exec, its stdout and stderr read line by line
-// through one pipe, signalled with kill(), and always reaped.
+// through one pipe, its stdin optionally fed by the test, signalled with kill(), and always reaped.
 //
 // Every wait is bounded and waits on a descriptor (the output pipe, a pidfd), never on a sleep:
 // the examples announce what they do in logfmt lines, and the test waits for those lines.
@@ -17,6 +17,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -35,9 +36,16 @@ inline int ms_until(clock::time_point deadline) {
   return left <= 0 ? 0 : static_cast<int>(left);
 }
 
+/// What the child reads on its standard input.
+enum class child_input {
+  none,  ///< /dev/null
+  piped, ///< a socket the test writes to with write_input()
+};
+
 class child_process {
 public:
-  explicit child_process(std::vector<std::string> argv) : argv_(std::move(argv)) {
+  explicit child_process(std::vector<std::string> argv, child_input input = child_input::none)
+      : argv_(std::move(argv)) {
     if (argv_.empty()) throw std::invalid_argument("child_process: empty argv");
     // Built before fork: between fork and exec the child may only make async-signal-safe calls.
     std::vector<char *> args;
@@ -48,11 +56,21 @@ public:
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0)
       throw std::system_error(errno, std::system_category(), "pipe2");
-    pid_ = ::fork();
-    if (pid_ < 0) {
+    // A socket rather than a pipe for the input: send() with MSG_NOSIGNAL turns writing to a child
+    // that has exited into an error instead of a SIGPIPE for the test.
+    int input_fds[2] = {-1, -1};
+    if (input == child_input::piped &&
+        ::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, input_fds) != 0) {
       const int saved = errno;
       ::close(fds[0]);
       ::close(fds[1]);
+      throw std::system_error(saved, std::system_category(), "socketpair");
+    }
+    pid_ = ::fork();
+    if (pid_ < 0) {
+      const int saved = errno;
+      for (int fd : {fds[0], fds[1], input_fds[0], input_fds[1]})
+        if (fd >= 0) ::close(fd);
       throw std::system_error(saved, std::system_category(), "fork");
     }
     if (pid_ == 0) {
@@ -67,8 +85,8 @@ public:
       sigset_t none;
       sigemptyset(&none);
       ::sigprocmask(SIG_SETMASK, &none, nullptr);
-      const int devnull = ::open("/dev/null", O_RDONLY);
-      if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
+      const int stdin_source = input_fds[1] >= 0 ? input_fds[1] : ::open("/dev/null", O_RDONLY);
+      if (stdin_source >= 0) ::dup2(stdin_source, STDIN_FILENO);
       ::dup2(fds[1], STDOUT_FILENO); // dup2 clears O_CLOEXEC on the copies: they survive exec
       ::dup2(fds[1], STDERR_FILENO);
       ::execv(args[0], args.data());
@@ -78,6 +96,8 @@ public:
     }
     ::close(fds[1]);
     out_ = fds[0];
+    if (input_fds[1] >= 0) ::close(input_fds[1]);
+    in_ = input_fds[0];
 #if defined(SYS_pidfd_open)
     // A pidfd turns "has the child exited?" into a descriptor poll() can wait on with a timeout.
     pidfd_ = static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0));
@@ -92,6 +112,7 @@ public:
       }
     }
     if (out_ >= 0) ::close(out_);
+    if (in_ >= 0) ::close(in_);
     if (pidfd_ >= 0) ::close(pidfd_);
   }
   child_process(const child_process &) = delete;
@@ -103,6 +124,28 @@ public:
 
   void send_signal(int signo) {
     if (::kill(pid_, signo) != 0) throw std::system_error(errno, std::system_category(), "kill");
+  }
+
+  /// Writes `data` to the child's standard input (child_input::piped).
+  void write_input(std::string_view data) {
+    if (in_ < 0) throw std::logic_error("child_process: started without child_input::piped");
+    while (!data.empty()) {
+      const ssize_t n = ::send(in_, data.data(), data.size(), MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) throw std::system_error(errno, std::system_category(), "write_input");
+      data.remove_prefix(static_cast<std::size_t>(n));
+    }
+  }
+
+  /// Waits until `count` lines in all (not only those after the last one next_line() returned)
+  /// contain `needle`; false if the output ends or `timeout` passes first.
+  bool wait_for_lines(std::string_view needle, std::size_t count,
+                      std::chrono::milliseconds timeout) {
+    const clock::time_point deadline = clock::now() + timeout;
+    for (;;) {
+      if (count_of(needle) >= count) return true;
+      if (eof_ || !read_some(ms_until(deadline))) return false;
+    }
   }
 
   /// The next line (after the last one this returned) that contains `needle`, or nullopt if the
@@ -154,6 +197,13 @@ public:
   }
   static constexpr std::size_t npos = static_cast<std::size_t>(-1);
 
+  /// How many lines read so far contain `needle`.
+  std::size_t count_of(std::string_view needle) const {
+    return static_cast<std::size_t>(std::count_if(lines_.begin(), lines_.end(), [&](const auto &l) {
+      return l.find(needle) != std::string::npos;
+    }));
+  }
+
   /// Everything read so far, for failure messages.
   std::string transcript() const {
     std::string out = argv_[0] + " said:\n";
@@ -192,6 +242,7 @@ private:
   std::vector<std::string> argv_;
   pid_t pid_ = -1;
   int out_ = -1;
+  int in_ = -1;
   int pidfd_ = -1;
   bool eof_ = false;
   bool reaped_ = false;

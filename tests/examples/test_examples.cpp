@@ -7,6 +7,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <arpa/inet.h>
 #include <cerrno>
 #include <chrono>
@@ -14,7 +15,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <map>
 #include <netinet/in.h>
 #include <optional>
 #include <poll.h>
@@ -26,11 +26,17 @@
 #include <thread>
 #include <unistd.h>
 #include <utility>
+#include <vector>
 
 using gs_test::child_process;
 using gs_test::logfmt_field;
 
-namespace {
+// The helpers live in a named namespace, not an anonymous one: which of them a build uses depends
+// on which examples were found, and an unused internal function is an error under -Werror.
+namespace examples_test {}
+using namespace examples_test;
+
+namespace examples_test {
 
 // An upper bound for each wait, not a delay: every wait ends as soon as its line or event comes.
 constexpr std::chrono::milliseconds patience{10000};
@@ -58,6 +64,38 @@ void check_killed_by(int status, int signo, const child_process &child) {
   INFO(child.transcript());
   REQUIRE(WIFSIGNALED(status));
   CHECK(WTERMSIG(status) == signo);
+}
+
+/// How an example ends after a stop by `signo` under the default policies: exit 0 for SIGTERM,
+/// death by the signal itself for SIGINT (so that a calling shell sees the interrupt).
+void check_stopped_by(int status, int signo, const child_process &child) {
+  if (signo == SIGTERM)
+    check_exited_with(status, 0, child);
+  else
+    check_killed_by(status, signo, child);
+}
+
+// Every example reads its command line through examples/common/example_support.hpp: a bad number
+// names the argument and its range, too many arguments print the usage line, both exit 2.
+void check_command_line(const char *binary, const std::string &program, const std::string &synopsis,
+                        const std::string &first_argument, const std::string &first_range) {
+  {
+    child_process example({binary, "70000000"});
+    require_line(example, program + ": " + first_argument + " must be an integer in " +
+                              first_range + ", got \"70000000\"");
+    check_exited_with(require_exit(example), 2, example);
+  }
+  {
+    child_process example({binary, "1", "1", "1"});
+    require_line(example, program + ": expected at most 2 arguments, got 3");
+    require_line(example, "usage: " + program + " " + synopsis);
+    check_exited_with(require_exit(example), 2, example);
+  }
+  {
+    child_process example({binary, "--help"});
+    require_line(example, "usage: " + program + " " + synopsis);
+    check_exited_with(require_exit(example), 0, example);
+  }
 }
 
 int port_of(const std::string &ready_line) {
@@ -191,13 +229,28 @@ std::string test_payload(std::size_t size) {
 // All four take [PORT [DRAIN_BUDGET_MS]], print `event=ready ... port=N`, and register the stages
 // stop-accepting, drain (waits for open connections to close, within the budget) and close.
 
+// A budget longer than any wait of the test: the drain can then only end because the client
+// closed (or a second ^C cancelled it), never because time ran out.
+constexpr const char *unbounded_drain_ms = "3600000";
+
+/// An echo server started on a port of the kernel's choosing, with one client connected and
+/// already served once (so the server has accepted it before any signal is sent).
+struct echo_server_with_client {
+  echo_server_with_client(const char *binary, const char *drain_budget_ms)
+      : server({binary, "0", drain_budget_ms}), port(port_of(require_line(server, "event=ready"))),
+        client(connect_to(port)) {
+    REQUIRE(round_trip(client.get(), "hello\n") == "hello\n");
+  }
+  child_process server;
+  int port;
+  socket_fd client;
+};
+
 // SIGTERM while a client is connected: new clients are refused, the open one is still served to
 // the end of what it sends (even past its half-close), the drain completes when it closes, exit 0.
 void echo_sigterm_drains(const char *binary) {
-  child_process server({binary, "0"});
-  const int port = port_of(require_line(server, "event=ready"));
-  socket_fd client = connect_to(port);
-  REQUIRE(round_trip(client.get(), "hello\n") == "hello\n");
+  echo_server_with_client echo(binary, unbounded_drain_ms);
+  child_process &server = echo.server;
 
   server.send_signal(SIGTERM);
   const std::string requested = require_line(server, "event=stop-requested signal=SIGTERM");
@@ -206,51 +259,44 @@ void echo_sigterm_drains(const char *binary) {
         "done");
   require_line(server, "event=stage-start stage=drain");
 
-  const int refused = try_connect(port).second;
+  const int refused = try_connect(echo.port).second;
   CHECK(refused == ECONNREFUSED);
 
   // Larger than the socket buffers, so the server has to hold back and finish its echo.
   const std::string payload = test_payload(3 << 20);
-  const std::string echoed = exchange_until_closed(client.get(), payload);
+  const std::string echoed = exchange_until_closed(echo.client.get(), payload);
   CHECK(echoed.size() == payload.size());
   CHECK((echoed == payload)); // not decomposed: Catch would print megabytes on failure
 
-  const std::string drain = require_line(server, "event=stage stage=drain");
-  CHECK(logfmt_field(drain, "outcome") == "done");
-  const int status = require_exit(server);
-  check_exited_with(status, 0, server);
-  CHECK(server.index_of("event=stopped") != child_process::npos);
-  CHECK(logfmt_field(server.lines()[server.index_of("event=stopped")], "status") == "0");
+  CHECK(logfmt_field(require_line(server, "event=stage stage=drain"), "outcome") == "done");
+  CHECK(logfmt_field(require_line(server, "event=stopped"), "status") == "0");
+  check_exited_with(require_exit(server), 0, server);
 }
 
 // A client that never closes: the drain gives up at its budget, the close stage closes it, and the
 // stop still ends in a clean exit 0 (a skippable drain timing out is not a failed stop).
 void echo_drain_budget_closes_the_rest(const char *binary) {
-  child_process server({binary, "0", "300"});
-  const int port = port_of(require_line(server, "event=ready"));
-  socket_fd client = connect_to(port);
-  REQUIRE(round_trip(client.get(), "ping\n") == "ping\n");
+  echo_server_with_client echo(binary, "300");
+  child_process &server = echo.server;
 
   server.send_signal(SIGTERM);
   const std::string drain = require_line(server, "event=stage stage=drain");
   CHECK(logfmt_field(drain, "outcome") == "timed_out");
   CHECK(std::atoi(logfmt_field(drain, "elapsed_ms").value_or("0").c_str()) >= 300);
   require_line(server, "reason=stop");
-  CHECK(closed_by_server(client.get()));
+  CHECK(closed_by_server(echo.client.get()));
   check_exited_with(require_exit(server), 0, server);
 }
 
 // ^C under the default policy: the same drain, then the process dies of SIGINT.
 void echo_sigint_reraises(const char *binary) {
-  child_process server({binary, "0"});
-  const int port = port_of(require_line(server, "event=ready"));
-  socket_fd client = connect_to(port);
-  REQUIRE(round_trip(client.get(), "x") == "x");
+  echo_server_with_client echo(binary, unbounded_drain_ms);
+  child_process &server = echo.server;
 
   server.send_signal(SIGINT);
   require_line(server, "event=stage-start stage=drain");
-  REQUIRE(round_trip(client.get(), "still served\n") == "still served\n");
-  client.reset();
+  REQUIRE(round_trip(echo.client.get(), "still served\n") == "still served\n");
+  echo.client.reset();
   CHECK(logfmt_field(require_line(server, "event=stage stage=drain"), "outcome") == "done");
   CHECK(logfmt_field(require_line(server, "event=stopped"), "reraise") == "SIGINT");
   check_killed_by(require_exit(server), SIGINT, server);
@@ -259,10 +305,8 @@ void echo_sigint_reraises(const char *binary) {
 // A second ^C during the drain escalates to a fast stop: the drain is cancelled, the must-run
 // close stage still closes the client, and the process dies of SIGINT.
 void echo_second_sigint_skips_drain(const char *binary) {
-  child_process server({binary, "0"});
-  const int port = port_of(require_line(server, "event=ready"));
-  socket_fd client = connect_to(port);
-  REQUIRE(round_trip(client.get(), "x") == "x");
+  echo_server_with_client echo(binary, unbounded_drain_ms);
+  child_process &server = echo.server;
 
   server.send_signal(SIGINT);
   require_line(server, "event=stage-start stage=drain");
@@ -270,11 +314,11 @@ void echo_second_sigint_skips_drain(const char *binary) {
   CHECK(logfmt_field(require_line(server, "event=escalated"), "action") == "fast");
   CHECK(logfmt_field(require_line(server, "event=stage stage=drain"), "outcome") == "cancelled");
   CHECK(logfmt_field(require_line(server, "event=stage stage=close"), "outcome") == "done");
-  CHECK(closed_by_server(client.get()));
+  CHECK(closed_by_server(echo.client.get()));
   check_killed_by(require_exit(server), SIGINT, server);
 }
 
-} // namespace
+} // namespace examples_test
 
 #define GS_ECHO_SERVER_TESTS(name, binary)                                                         \
   TEST_CASE(name ": SIGTERM stops accepting and drains the open connection then exits 0",          \
@@ -290,16 +334,14 @@ void echo_second_sigint_skips_drain(const char *binary) {
   }                                                                                                \
   TEST_CASE(name ": a second SIGINT cancels the drain", "[examples]") {                            \
     echo_second_sigint_skips_drain(binary);                                                        \
+  }                                                                                                \
+  TEST_CASE(name ": bad arguments get a specific error and status 2", "[examples]") {              \
+    check_command_line(binary, "gs_example_" name, "[PORT [DRAIN_BUDGET_MS]]", "PORT",             \
+                       "0..65535");                                                                \
   }
 
 #ifdef GS_EXAMPLE_EPOLL
 GS_ECHO_SERVER_TESTS("epoll", GS_EXAMPLE_EPOLL)
-
-TEST_CASE("epoll: bad arguments get a specific error and status 2", "[examples]") {
-  child_process server({GS_EXAMPLE_EPOLL, "70000"});
-  CHECK(require_line(server, "PORT must be an integer in 0..65535, got \"70000\"").size() > 0);
-  check_exited_with(require_exit(server), 2, server);
-}
 #endif
 #ifdef GS_EXAMPLE_ASIO
 GS_ECHO_SERVER_TESTS("asio", GS_EXAMPLE_ASIO)
@@ -314,7 +356,7 @@ GS_ECHO_SERVER_TESTS("libevent", GS_EXAMPLE_LIBEVENT)
 // ---- legacy-blocking: a blocking recvfrom() loop stopped through EINTR -----------------------
 
 #ifdef GS_EXAMPLE_LEGACY_BLOCKING
-namespace {
+namespace examples_test {
 
 // A directory of our own for the daemon's state file, removed on every path.
 class temp_dir {
@@ -375,9 +417,10 @@ std::optional<bool> wait_until_in_syscall(pid_t pid, long number) {
   }
 }
 
-// Starts the daemon, has it serve `requests` datagrams, and checks that it then sits blocked in
-// recvfrom(): a signal can only stop it by interrupting that call.
-int start_blocked_daemon(child_process &daemon, int requests) {
+/// Waits for the daemon to be ready, has it serve `requests` datagrams, checks that it then sits
+/// blocked in recvfrom() (a signal can only stop it by interrupting that call), sends it `signo`
+/// and waits for the call to be interrupted.
+void signal_blocked_daemon(child_process &daemon, int requests, int signo) {
   const std::string ready = require_line(daemon, "event=ready");
   CHECK(daemon.index_of("event=installed backend=self-pipe") != child_process::npos);
   const int port = port_of(ready);
@@ -390,130 +433,174 @@ int start_blocked_daemon(child_process &daemon, int requests) {
   else
     WARN("/proc/<pid>/syscall is not readable here: cannot confirm the daemon blocks in recvfrom");
 #endif
-  return port;
+  daemon.send_signal(signo);
+  // Nothing but the signal can wake it: no datagram comes, and it selects on nothing.
+  require_line(daemon, "event=interrupted call=recvfrom errno=EINTR");
 }
 
-} // namespace
-
-TEST_CASE("legacy-blocking: SIGTERM interrupts the blocked recvfrom and the daemon stops in order",
-          "[examples]") {
+// The signal interrupts the blocked call, and the daemon stops in order: stop-accepting, then the
+// flush that writes the state file, then its exit.
+void legacy_stops_in_order(int signo, int requests) {
   temp_dir dir;
   const std::string state = dir.path() + "/state";
   child_process daemon({GS_EXAMPLE_LEGACY_BLOCKING, "0", state});
-  start_blocked_daemon(daemon, 1);
+  signal_blocked_daemon(daemon, requests, signo);
 
-  daemon.send_signal(SIGTERM);
-  // Nothing but the signal can wake it: no datagram comes, and it selects on nothing.
-  require_line(daemon, "event=interrupted call=recvfrom errno=EINTR");
-  require_line(daemon, "event=stop-requested signal=SIGTERM");
+  CHECK(logfmt_field(require_line(daemon, "event=stop-requested"), "signal") ==
+        (signo == SIGTERM ? "SIGTERM" : "SIGINT"));
   CHECK(logfmt_field(require_line(daemon, "event=stage stage=stop-accepting"), "outcome") ==
         "done");
   CHECK(logfmt_field(require_line(daemon, "event=stage stage=flush"), "outcome") == "done");
-  check_exited_with(require_exit(daemon), 0, daemon);
-  CHECK(read_file(state) == "served=1\n");
+  check_stopped_by(require_exit(daemon), signo, daemon);
+  CHECK(read_file(state) == "served=" + std::to_string(requests) + "\n");
+}
+
+} // namespace examples_test
+
+TEST_CASE("legacy-blocking: SIGTERM interrupts the blocked recvfrom and the daemon stops in order",
+          "[examples]") {
+  legacy_stops_in_order(SIGTERM, 1);
 }
 
 TEST_CASE("legacy-blocking: SIGINT interrupts it too and it dies of SIGINT after its flush",
           "[examples]") {
-  temp_dir dir;
-  const std::string state = dir.path() + "/state";
-  child_process daemon({GS_EXAMPLE_LEGACY_BLOCKING, "0", state});
-  start_blocked_daemon(daemon, 2);
-
-  daemon.send_signal(SIGINT);
-  require_line(daemon, "event=interrupted call=recvfrom errno=EINTR");
-  CHECK(logfmt_field(require_line(daemon, "event=stage stage=flush"), "outcome") == "done");
-  CHECK(logfmt_field(require_line(daemon, "event=stopped"), "reraise") == "SIGINT");
-  check_killed_by(require_exit(daemon), SIGINT, daemon);
-  CHECK(read_file(state) == "served=2\n");
+  legacy_stops_in_order(SIGINT, 2);
 }
 
 TEST_CASE("legacy-blocking: a flush that fails turns the exit status into 1", "[examples]") {
   temp_dir dir;
   // A directory that does not exist: the state file cannot be written.
   child_process daemon({GS_EXAMPLE_LEGACY_BLOCKING, "0", dir.path() + "/missing/state"});
-  start_blocked_daemon(daemon, 1);
+  signal_blocked_daemon(daemon, 1, SIGTERM);
 
-  daemon.send_signal(SIGTERM);
   const std::string flush = require_line(daemon, "event=stage stage=flush");
   CHECK(logfmt_field(flush, "outcome") == "failed");
   CHECK(flush.find("missing/state.new: No such file or directory") != std::string::npos);
   check_exited_with(require_exit(daemon), 1, daemon);
 }
+
+TEST_CASE("legacy-blocking: bad arguments get a specific error and status 2", "[examples]") {
+  check_command_line(GS_EXAMPLE_LEGACY_BLOCKING, "gs_example_legacy_blocking",
+                     "[PORT [STATE_FILE]]", "PORT", "0..65535");
+}
 #endif
 
 // ---- threads: a worker pool stopped through the stop token -----------------------------------
+//
+// The pool runs with ITEM_MS "-": an item lasts until a byte arrives on the pool's stdin, which
+// the test holds. So the test knows when every worker is mid-item, signals then, and decides when
+// the items end: nothing depends on how long an item takes.
 
 #if defined(GS_EXAMPLE_THREADS) || defined(GS_EXAMPLE_THREADS_CXX20)
-namespace {
+namespace examples_test {
 
-// Signals the pool while its workers are in the middle of items, then checks from its log that
-// every item begun was finished, that items were still being finished after the drain began (it
-// waited for them rather than cutting them off), and that the drain ended only after every worker
-// had left.
+constexpr std::size_t pool_workers = 3;
+
+/// Starts the pool and returns once every worker has begun an item that only the test can end.
+void start_busy_pool(child_process &pool, const char *token_kind) {
+  if (!pool.wait_for_lines("event=item-start", pool_workers, patience))
+    FAIL("the workers did not all begin an item\n" << pool.transcript());
+  // The ready line comes after the workers are spawned, so possibly after their first items.
+  if (!pool.wait_for_lines("event=ready", 1, patience))
+    FAIL("no ready line\n" << pool.transcript());
+  CHECK(logfmt_field(pool.lines()[pool.index_of("event=ready")], "token") == token_kind);
+}
+
+/// Lines whose first field is `event=<kind>`.
+std::vector<std::size_t> lines_of(const child_process &child, const std::string &kind) {
+  std::vector<std::size_t> found;
+  const std::string prefix = "event=" + kind + " ";
+  for (std::size_t i = 0; i < child.lines().size(); ++i)
+    if (child.lines()[i].rfind(prefix, 0) == 0) found.push_back(i);
+  return found;
+}
+
+// The signal comes while every worker is provably inside an item. The drain must wait for those
+// items rather than cut them off: it is still running when the test lets them finish, each worker
+// then sees the stop and takes no new item, and the drain ends only after every worker has left.
 void pool_finishes_items(const char *binary, const char *token_kind, int signo) {
-  constexpr int workers = 3;
-  child_process pool({binary, std::to_string(workers), "500"});
-  CHECK(logfmt_field(require_line(pool, "event=ready"), "token") == token_kind);
-  if (pool.index_of("event=item-start") == child_process::npos)
-    require_line(pool, "event=item-start");
+  child_process pool({binary, std::to_string(pool_workers), "-"}, gs_test::child_input::piped);
+  start_busy_pool(pool, token_kind);
 
   pool.send_signal(signo);
-  const int status = require_exit(pool);
-  if (signo == SIGTERM)
-    check_exited_with(status, 0, pool);
-  else
-    check_killed_by(status, signo, pool);
+  // The stop requests the workers' token before its first stage starts.
+  require_line(pool, "event=stage-start stage=drain");
+  CHECK(pool.count_of("event=item-done") == 0);
+  // One byte ends one item. The first worker done is not the last: the drain must still wait.
+  pool.write_input("x");
+  if (!pool.wait_for_lines("event=worker-exit", 1, patience))
+    FAIL("no worker left after its item was released\n" << pool.transcript());
+  CHECK(pool.count_of("event=stage stage=drain") == 0);
+  pool.write_input(std::string(pool_workers - 1, 'x'));
+  check_stopped_by(require_exit(pool), signo, pool);
 
   INFO(pool.transcript());
-  const auto &lines = pool.lines();
   const std::size_t drain_start = pool.index_of("event=stage-start stage=drain");
   const std::size_t drain_end = pool.index_of("event=stage stage=drain");
-  REQUIRE(drain_start != child_process::npos);
   REQUIRE(drain_end != child_process::npos);
-  CHECK(logfmt_field(lines[drain_end], "outcome") == "done");
+  CHECK(logfmt_field(pool.lines()[drain_end], "outcome") == "done");
 
-  std::map<std::string, std::size_t> started, finished; // item -> line
-  bool finished_while_draining = false;
-  int exits_before_drain_end = 0;
-  for (std::size_t i = 0; i < lines.size(); ++i) {
-    const std::string item = logfmt_field(lines[i], "item").value_or("");
-    if (lines[i].rfind("event=item-start ", 0) == 0) started[item] = i;
-    if (lines[i].rfind("event=item-done ", 0) == 0) {
-      finished[item] = i;
-      if (i > drain_start && logfmt_field(lines[i], "stopping") == "true")
-        finished_while_draining = true;
-    }
-    if (lines[i].rfind("event=worker-exit ", 0) == 0 && i < drain_end) ++exits_before_drain_end;
+  const std::vector<std::size_t> started = lines_of(pool, "item-start");
+  const std::vector<std::size_t> finished = lines_of(pool, "item-done");
+  const std::vector<std::size_t> exited = lines_of(pool, "worker-exit");
+  CHECK(started.size() == pool_workers); // no item begun after the stop
+  CHECK(finished.size() == pool_workers);
+  for (std::size_t line : finished) {
+    INFO(pool.lines()[line]);
+    CHECK(line > drain_start);
+    CHECK(line < drain_end);
+    CHECK(logfmt_field(pool.lines()[line], "stopping") == "true");
   }
-  REQUIRE(!started.empty());
-  for (const auto &[item, line] : started) {
-    INFO("item " << item);
-    REQUIRE(finished.count(item) == 1);
-    CHECK(finished[item] < drain_end);
+  CHECK(exited.size() == pool_workers);
+  for (std::size_t line : exited) {
+    INFO(pool.lines()[line]);
+    CHECK(line < drain_end);
+    CHECK(logfmt_field(pool.lines()[line], "reason") == "stop");
   }
-  CHECK(finished_while_draining);
-  CHECK(exits_before_drain_end == workers);
 }
 
-} // namespace
+// A second ^C cancels the drain, but an item once begun is still finished: the process cannot end
+// while the items are in hand, and ends (dying of SIGINT) once the test lets them finish.
+void pool_fast_stop_still_finishes_items(const char *binary, const char *token_kind) {
+  child_process pool({binary, std::to_string(pool_workers), "-"}, gs_test::child_input::piped);
+  start_busy_pool(pool, token_kind);
+
+  pool.send_signal(SIGINT);
+  require_line(pool, "event=stage-start stage=drain");
+  pool.send_signal(SIGINT);
+  CHECK(logfmt_field(require_line(pool, "event=stage stage=drain"), "outcome") == "cancelled");
+  require_line(pool, "event=stopped");
+  // Stopped, but the main thread is joining workers that the test has not released yet.
+  CHECK_FALSE(pool.wait_exit(std::chrono::milliseconds(0)));
+  CHECK(pool.count_of("event=item-done") == 0);
+
+  pool.write_input(std::string(pool_workers, 'x'));
+  check_killed_by(require_exit(pool), SIGINT, pool);
+  CHECK(lines_of(pool, "item-done").size() == pool_workers);
+  CHECK(lines_of(pool, "worker-exit").size() == pool_workers);
+}
+
+} // namespace examples_test
 #endif
 
+#define GS_THREADS_TESTS(name, binary, token_kind)                                                 \
+  TEST_CASE(name ": SIGTERM lets every worker finish its item then exits 0", "[examples]") {       \
+    pool_finishes_items(binary, token_kind, SIGTERM);                                              \
+  }                                                                                                \
+  TEST_CASE(name ": SIGINT lets every worker finish its item then dies of SIGINT", "[examples]") { \
+    pool_finishes_items(binary, token_kind, SIGINT);                                               \
+  }                                                                                                \
+  TEST_CASE(name ": a second SIGINT cancels the drain but not the items in hand", "[examples]") {  \
+    pool_fast_stop_still_finishes_items(binary, token_kind);                                       \
+  }
+
 #ifdef GS_EXAMPLE_THREADS
-TEST_CASE("threads-cxx17: SIGTERM lets every worker finish its item then exits 0", "[examples]") {
-  pool_finishes_items(GS_EXAMPLE_THREADS, "gracefulstop", SIGTERM);
-}
-TEST_CASE("threads-cxx17: SIGINT lets every worker finish its item then dies of SIGINT",
-          "[examples]") {
-  pool_finishes_items(GS_EXAMPLE_THREADS, "gracefulstop", SIGINT);
+GS_THREADS_TESTS("threads-cxx17", GS_EXAMPLE_THREADS, "gracefulstop")
+TEST_CASE("threads: bad arguments get a specific error and status 2", "[examples]") {
+  check_command_line(GS_EXAMPLE_THREADS, "gs_example_threads", "[WORKERS [ITEM_MS | -]]", "WORKERS",
+                     "1..64");
 }
 #endif
 #ifdef GS_EXAMPLE_THREADS_CXX20
-TEST_CASE("threads-cxx20: SIGTERM lets every jthread finish its item then exits 0", "[examples]") {
-  pool_finishes_items(GS_EXAMPLE_THREADS_CXX20, "std", SIGTERM);
-}
-TEST_CASE("threads-cxx20: SIGINT lets every jthread finish its item then dies of SIGINT",
-          "[examples]") {
-  pool_finishes_items(GS_EXAMPLE_THREADS_CXX20, "std", SIGINT);
-}
+GS_THREADS_TESTS("threads-cxx20", GS_EXAMPLE_THREADS_CXX20, "std")
 #endif
