@@ -471,18 +471,45 @@ int main(int argc, char **argv) {
           v.name, sys.c_str(), strace.c_str(), per_iter_text(r.allocations).c_str(),
           fmt(r.ns, 1).c_str());
     }
-    md +=
-        std::string("\nTarget: gracefulstop adds zero system calls and zero allocations to an "
-                    "idle iteration: **") +
-        (zero_when_readable ? "met" : "missed") +
-        "** when the loop calls `dispatch()` only once `ctl.fd()` is readable. A loop that "
-        "calls `dispatch()` on every turn, as the loop sketched at the top of "
-        "`stop_controller.hpp` does and as `gs::poll_loop` does after every wakeup, pays for "
-        "the reads that find nothing, as the rows above show. Even with no added system call, the "
-        "one `poll()` now watches two fds instead of one, and the kernel polls each (for "
-        "signalfd, `ctl.fd()` is an epoll set, whose readiness check costs a little more than "
-        "a pipe's): that, not user-space work, is the time the *when it is readable* rows add "
-        "to an otherwise empty loop.\n\n";
+    // What each gracefulstop loop adds, in words, from this run's figures.
+    auto added_syscalls = [&](const char *name) -> std::optional<double> {
+      const per_iteration *r = find(name);
+      const per_iteration *base = nullptr;
+      for (const variant &v : all)
+        if (std::string_view(v.name) == name) base = find(v.baseline);
+      if (r == nullptr || base == nullptr || !r->error.empty() || !base->error.empty() ||
+          !r->syscalls_counted || !base->syscalls_counted)
+        return std::nullopt;
+      return r->syscalls - base->syscalls;
+    };
+    auto added_text = [&](const char *name) {
+      const std::optional<double> d = added_syscalls(name);
+      return d ? (*d >= 0 ? "+" : "") + fmt(*d, 2) : std::string("n/a");
+    };
+    const std::optional<double> poll_loop_sfd = added_syscalls("woken-poll-loop-signalfd");
+    const std::optional<double> poll_loop_pipe = added_syscalls("woken-poll-loop-self-pipe");
+    const bool poll_loop_zero =
+        poll_loop_sfd && poll_loop_pipe && *poll_loop_sfd < 0.005 && *poll_loop_pipe < 0.005;
+    md += std::string("\nTarget: gracefulstop adds zero system calls and zero allocations to an "
+                      "idle iteration: **") +
+          (zero_when_readable ? "met" : "missed") +
+          "** when the loop calls `dispatch()` only once `ctl.fd()` is readable. A loop that "
+          "calls it on every turn, as the loop sketched at the top of `stop_controller.hpp` "
+          "does, pays for the reads that find nothing: " +
+          added_text("busy-signalfd-every-turn") +
+          " system calls per turn with signalfd (the "
+          "wake pipe and the signalfd), " +
+          added_text("busy-self-pipe-every-turn") + " with the self-pipe. `gs::poll_loop` adds " +
+          added_text("woken-poll-loop-signalfd") + " (signalfd) and " +
+          added_text("woken-poll-loop-self-pipe") +
+          " (self-pipe) per wakeup for an application fd" +
+          (poll_loop_zero ? ": it dispatches only when the controller's fd is readable or a "
+                            "deadline is due."
+                          : ": it dispatches after every wakeup.") +
+          " Even with no added system call, one `poll()` now watches two fds instead of one and "
+          "the kernel checks each (for signalfd `ctl.fd()` is an epoll set): that, not "
+          "user-space work, is the time the *when it is readable* rows add to an otherwise empty "
+          "loop.\n\n";
     csv.row("idle-target", "gracefulstop", "zero_added_when_dispatch_on_readable",
             zero_when_readable ? "1" : "0", "bool", "", zero_when_readable ? "met" : "missed");
     write_file(md_path, md);

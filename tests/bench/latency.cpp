@@ -292,10 +292,10 @@ int main(int argc, char **argv) {
           "only after the callback's ack on a pipe, so nothing is coalesced and nothing sleeps. ";
     md += pin ? "Receiver pinned to the first CPU, sender to the second.\n\n"
               : "Not pinned (fewer than 2 CPUs, or --no-pin).\n\n";
-    md +=
-        "gracefulstop runs the loop its header sketches: `poll(ctl.fd())`, then `ctl.dispatch()`, "
-        "with a `signal_policy::callback` for SIGUSR1. Each library runs its own loop as its "
-        "documentation shows. Ratios are to the floor of the same backend, from this run.\n\n";
+    md += "gracefulstop runs the loop its header sketches: `poll(ctl.fd())` with "
+          "`ctl.next_timeout_ms()`, then `ctl.dispatch()` once the fd is readable, with a "
+          "`signal_policy::callback` for SIGUSR1. Each library runs its own loop as its "
+          "documentation shows. Ratios are to the floor of the same backend, from this run.\n\n";
     md += table_head;
     bool any_ablation = false;
     for (const result &r : results) {
@@ -354,8 +354,8 @@ int main(int argc, char **argv) {
             "loop's part (the wait returns until the callback runs: reading the fds and the "
             "library's own work). That note is one more clock read (tens of nanoseconds) in those "
             "loops only, floors and gracefulstop alike. The ablations are raw loops that add one "
-            "of gracefulstop's "
-            "costs at a time: for signalfd, `ctl.fd()` is an epoll set holding the signalfd and "
+            "of gracefulstop's costs at a time, as gracefulstop " GRACEFULSTOP_VERSION_STRING
+            " works: for signalfd, `ctl.fd()` is an epoll set holding the signalfd and "
             "the wake pipe that the application `poll()`s, and `dispatch()` drains that pipe (a "
             "`read()` that finds it empty) before it reads the signalfd; for the self-pipe, "
             "gracefulstop installs its handler with `SA_SIGINFO` and a full mask, and its handler "
