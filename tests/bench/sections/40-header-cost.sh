@@ -39,7 +39,7 @@ join_jobs() {
 # The system and standard headers gracefulstop itself includes, and nothing of its own: the part
 # of its cost that comes from what it includes rather than from its own code.
 # Only the gracefulstop headers that <gracefulstop/stop.hpp> really pulls in count (per -M).
-"$cxx" "${cxxflags[@]}" -M "$src/include_gracefulstop.cpp" | tr ' \\' '\n\n' |
+"$cxx" "${cxxflags[@]}" -M "$src/include_gracefulstop.cpp" | tr -s ' \\' '\n' |
   grep '/include/gracefulstop/' | sort -u >"$work/gracefulstop_headers"
 xargs grep -hoE '^#include <[^>]+>' <"$work/gracefulstop_headers" | grep -v '<gracefulstop/' |
   sort -u >"$work/std_of_gracefulstop.cpp"
@@ -52,6 +52,8 @@ compile_ns() {
   t1=$(date +%s%N)
   echo $((t1 - t0))
 }
+# Appends the compile time of FILE to the list NAME.
+compile_into() { compile_ns "$2" "$work/$1.o" >>"$work/$1"; }
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 seconds() { awk -v ns="$1" 'BEGIN { printf "%.3f", ns / 1e9 }'; }
 
@@ -61,7 +63,7 @@ if [ "$have_asio" = 1 ]; then tus+=("asio $src/include_asio.cpp"); fi
 for _ in $(seq "$reps"); do
   for tu in "${tus[@]}"; do
     read -r name file <<<"$tu"
-    job eval 'compile_ns "$file" "$work/$name.o" >>"$work/$name"'
+    job compile_into "$name" "$file"
   done
   join_jobs
 done
