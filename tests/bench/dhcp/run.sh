@@ -327,17 +327,24 @@ throughput_run() { # KIND RATE RUN -> tp_value (DORA/s)
 }
 
 wanted "$tests" throughput || rates=()
+# Runs are interleaved (run 1 of each server, then run 2, ...), so that a change in the machine's
+# load falls on every server alike.
+declare -A tp_samples=()
 for rate in "${rates[@]}"; do
-  for kind in "${servers[@]}"; do
-    samples=()
-    for ((run = 1; run <= runs; run++)); do
-      if throughput_run "$kind" "$rate" "$run"; then samples+=("$tp_value"); fi
+  for ((run = 1; run <= runs; run++)); do
+    for kind in "${servers[@]}"; do
+      if throughput_run "$kind" "$rate" "$run"; then
+        tp_samples[$kind/$rate]+="$tp_value "
+        log "throughput $kind offered $rate/s run $run: $tp_value DORA/s"
+      fi
     done
+  done
+  for kind in "${servers[@]}"; do
+    read -r -a samples <<<"${tp_samples[$kind/$rate]:-}"
     ((${#samples[@]})) || continue
     m=$(median "${samples[@]}")
     result[throughput/$kind/$rate]=$m
     record throughput "$kind" "offered_$rate" "$m" "DORA/s" "${samples[@]}"
-    log "throughput $kind offered $rate/s: $m DORA/s (${samples[*]})"
   done
 done
 
@@ -420,15 +427,22 @@ restart_run() { # KIND RUN -> rs_values="downtime_us stop_us ready_us first_ack_
 }
 
 wanted "$tests" restart || restart_runs=0
-for kind in "${servers[@]}"; do
-  d=() s=() r=() f=()
-  for ((run = 1; run <= restart_runs; run++)); do
+declare -A rs_samples=() # "kind/name" -> microseconds, space-separated
+for ((run = 1; run <= restart_runs; run++)); do
+  for kind in "${servers[@]}"; do
     if restart_run "$kind" "$run"; then
       read -r downtime stop ready first status <<<"$rs_values"
-      d+=("$downtime") s+=("$stop") r+=("$ready") f+=("$first")
+      rs_samples[$kind/d]+="$downtime " rs_samples[$kind/s]+="$stop "
+      rs_samples[$kind/r]+="$ready " rs_samples[$kind/f]+="$first "
       log "restart $kind run $run: downtime $(ms "$downtime") ms (stop $(ms "$stop"), start $(ms "$ready"), first ACK $(ms "$first") ms after spawn; exit status $status)"
     fi
   done
+done
+for kind in "${servers[@]}"; do
+  read -r -a d <<<"${rs_samples[$kind/d]:-}"
+  read -r -a s <<<"${rs_samples[$kind/s]:-}"
+  read -r -a r <<<"${rs_samples[$kind/r]:-}"
+  read -r -a f <<<"${rs_samples[$kind/f]:-}"
   ((${#d[@]})) || continue
   for pair in downtime:d stop:s ready:r first_ack:f; do
     name=${pair%%:*}
