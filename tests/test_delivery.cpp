@@ -53,7 +53,8 @@ TEMPLATE_TEST_CASE("sender pid and uid come from another process", "[delivery]",
   CHECK(seen.from_process());
   CHECK(seen.count == 1);
   CHECK(ctl.state() == gs::controller_state::running); // a callback does not stop
-  CHECK(log.has("event=callback signal=SIGUSR1 ok=true"));
+  CHECK(log.has("event=callback signal=SIGUSR1 sender_pid=" + std::to_string(sender) +
+                " sender_uid=" + std::to_string(::getuid()) + " ok=true"));
 }
 
 TEMPLATE_TEST_CASE("a signal that arrives before the loop first runs is latched", "[delivery]",
@@ -139,8 +140,11 @@ TEMPLATE_TEST_CASE("reload runs its handler and a failing reload is reported, no
   }
   CHECK(reloads == 2);
   CHECK(ctl.state() == gs::controller_state::running);
-  CHECK(log.has("event=reload signal=SIGHUP ok=true"));
-  CHECK(log.has("event=reload signal=SIGHUP ok=false error=\"config.conf:3: bad pool\""));
+  const std::string sender =
+      " sender_pid=" + std::to_string(::getpid()) + " sender_uid=" + std::to_string(::getuid());
+  CHECK(log.has("event=reload signal=SIGHUP" + sender + " ok=true"));
+  CHECK(log.has("event=reload signal=SIGHUP" + sender +
+                " ok=false error=\"config.conf:3: bad pool\""));
 }
 
 TEST_CASE("signalfd backend: a thread that does not block the signal is caught by the safety net",
@@ -172,7 +176,8 @@ TEST_CASE("signalfd backend: a thread that does not block the signal is caught b
   REQUIRE(test::wait_readable(ctl.fd(), 5000));
   ctl.dispatch();
   CHECK(log.has("event=safety-net signal=SIGUSR1"));
-  CHECK(log.has("event=callback signal=SIGUSR1 ok=true"));
+  // pthread_kill is SI_TKILL: the sender is this process.
+  CHECK(log.has("event=callback signal=SIGUSR1 sender_pid=" + std::to_string(::getpid())));
   for (int fd : {ready[0], ready[1], go[0], go[1]})
     ::close(fd);
 }

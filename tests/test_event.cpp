@@ -51,8 +51,23 @@ TEST_CASE("a throwing event hook does not break the stop", "[event]") {
 
 TEST_CASE("raise() and pthread_kill() senders (SI_TKILL) are shown too", "[event]") {
   gs::signal_event ev;
+  ev.signo = SIGTERM;
   ev.code = SI_TKILL;
   CHECK(ev.from_process());
   ev.code = SI_KERNEL;
   CHECK_FALSE(ev.from_process());
+}
+
+TEST_CASE("a stop the application requested shows signal=none, reloads show their sender",
+          "[event]") {
+  gs::event e;
+  e.kind = gs::event_kind::stop_requested;
+  e.act = gs::action::graceful_stop;
+  e.deadline = std::chrono::milliseconds(100);
+  CHECK(gs::to_logfmt(e) == "event=stop-requested signal=none action=graceful deadline_ms=100");
+  e.kind = gs::event_kind::reload;
+  e.signal.signo = SIGHUP;
+  e.signal.sender_pid = 7;
+  e.signal.code = SI_USER;
+  CHECK(gs::to_logfmt(e) == "event=reload signal=SIGHUP sender_pid=7 sender_uid=0 ok=true");
 }

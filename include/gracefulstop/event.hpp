@@ -142,7 +142,8 @@ inline std::string to_logfmt(const event &e) {
   std::string out = "event=";
   out.append(to_string(e.kind));
   const auto sig = [&] {
-    append_field(out, "signal", signal_name(e.signal.signo));
+    // Signal 0 is a stop the application requested itself (stop_controller::request_stop).
+    append_field(out, "signal", e.signal.signo == 0 ? "none" : signal_name(e.signal.signo));
     if (e.signal.from_process()) {
       append_field(out, "sender_pid", static_cast<long long>(e.signal.sender_pid));
       append_field(out, "sender_uid", static_cast<long long>(e.signal.sender_uid));
@@ -181,7 +182,7 @@ inline std::string to_logfmt(const event &e) {
     break;
   case event_kind::reload:
   case event_kind::callback:
-    append_field(out, "signal", signal_name(e.signal.signo));
+    sig();
     append_field(out, "ok", e.outcome == stage_outcome::done ? "true" : "false");
     if (!e.detail.empty()) append_field(out, "error", e.detail);
     break;

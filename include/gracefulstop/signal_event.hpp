@@ -29,6 +29,8 @@ struct signal_event {
 
   /// kill(), sigqueue(), and tgkill()/raise()/pthread_kill() (SI_TKILL) carry a real sender.
   bool from_process() const noexcept {
+    // Signal 0 is a stop the application requested itself; SI_USER is 0, so check signo first.
+    if (signo <= 0) return false;
 #if defined(SI_TKILL)
     if (code == SI_TKILL) return true;
 #endif

@@ -722,8 +722,10 @@ inline void stop_controller::handle(const signal_event &ev) noexcept {
   if (s == controller_state::running) {
     if (is_stop(p->what)) {
       begin_stop(ev, *p, p->what);
-      // Deliveries coalesced into this one are repeats of it: two ^C before the loop woke are a
-      // first and a second ^C.
+      // Deliveries counted into this one are repeats of it: with the self-pipe, two ^C before the
+      // loop woke are a first and a second ^C. (With signalfd the kernel itself merges a second
+      // standard signal that arrives while the first is still queued, so only real-time signals
+      // are counted one by one there; see README, Limitations.)
       for (std::uint64_t i = 1; i < ev.count && state() == controller_state::stopping; ++i) {
         run_->repeat_count += 1;
         for (const escalation &step : run_->repeats)
@@ -1002,6 +1004,8 @@ inline void stop_controller::exit_process() noexcept {
   std::fflush(nullptr);
   const int signo = reraise_signal_;
   const int code = exit_code_;
+  // The application's last log line is its own: leaving no hook to report `uninstalled` after it.
+  opts_.on_event = nullptr;
   uninstall();
   if (signo > 0) detail::hard_exit(signo, -1);
   std::exit(code);
