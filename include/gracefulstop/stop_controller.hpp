@@ -354,7 +354,8 @@ private:
     bool done = false;
   };
   std::shared_ptr<watchdog_state> watchdog_state_;
-  std::thread watchdog_;
+  // Held through a pointer so a forked child can leak it: see uninstall().
+  std::unique_ptr<std::thread> watchdog_;
 };
 
 // ---- install / uninstall ---------------------------------------------------------------------
@@ -551,7 +552,10 @@ inline void stop_controller::uninstall() noexcept {
   if (installed_ && ::getpid() != installed_pid_) {
     // A forked child. Threads do not survive fork, so the watchdog is not running here and its
     // mutex may have been held at the moment of the fork: neither join nor lock, just let go.
-    if (watchdog_.joinable()) watchdog_.detach();
+    // The handle names a thread of the parent; joining or detaching it here is undefined (TSan
+    // aborts on it). Leak the handle on purpose: a few bytes, once, in a child.
+    static_cast<void>(watchdog_.release());
+    watchdog_state_.reset();
     installed_ = false;
     // The fork hook already restored everything and closed these descriptor numbers, which may
     // belong to something else by now.
@@ -1014,7 +1018,7 @@ inline void stop_controller::exit_process() noexcept {
 // ---- watchdog ------------------------------------------------------------------------------
 
 inline void stop_controller::start_watchdog() noexcept {
-  if (opts_.watchdog_margin.count() <= 0 || watchdog_.joinable() || !run_) return;
+  if (opts_.watchdog_margin.count() <= 0 || watchdog_ || !run_) return;
   try {
     // The watchdog measures real time even under a test clock: it guards against a real hang.
     const auto fire_at = clock::now() + (run_->hard_end - now()) + opts_.watchdog_margin;
@@ -1023,30 +1027,30 @@ inline void stop_controller::start_watchdog() noexcept {
                            ? -1
                            : run_->exit.failure_status();
     watchdog_state_ = std::make_shared<watchdog_state>();
-    watchdog_ = detail::start_thread_all_blocked([w = watchdog_state_, fire_at, signo, status] {
-      std::unique_lock<std::mutex> lock(w->mutex);
-      if (w->wake.wait_until(lock, fire_at, [&] { return w->done; })) return;
-      static const char message[] =
-          "event=watchdog detail=\"stop overran its deadline and grace; exiting\"\n";
-      [[maybe_unused]] const ssize_t ignored = ::write(STDERR_FILENO, message, sizeof message - 1);
-      detail::hard_exit(signo > 0 ? signo : SIGTERM, status);
-    });
+    watchdog_ = std::make_unique<std::thread>(
+        detail::start_thread_all_blocked([w = watchdog_state_, fire_at, signo, status] {
+          std::unique_lock<std::mutex> lock(w->mutex);
+          if (w->wake.wait_until(lock, fire_at, [&] { return w->done; })) return;
+          static const char message[] =
+              "event=watchdog detail=\"stop overran its deadline and grace; exiting\"\n";
+          [[maybe_unused]] const ssize_t ignored =
+              ::write(STDERR_FILENO, message, sizeof message - 1);
+          detail::hard_exit(signo > 0 ? signo : SIGTERM, status);
+        }));
   } catch (...) {
     // No thread: the stop still runs; only the guard against a stuck loop is missing.
   }
 }
 
 inline void stop_controller::stop_watchdog() noexcept {
-  if (!watchdog_.joinable()) return;
+  if (!watchdog_) return;
   {
     std::lock_guard<std::mutex> lock(watchdog_state_->mutex);
     watchdog_state_->done = true;
   }
   watchdog_state_->wake.notify_all();
-  if (watchdog_.get_id() != std::this_thread::get_id())
-    watchdog_.join();
-  else
-    watchdog_.detach();
+  if (watchdog_->joinable()) watchdog_->join(); // the loop thread: never the watchdog itself
+  watchdog_.reset();
 }
 
 } // namespace gracefulstop
