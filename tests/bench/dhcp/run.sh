@@ -5,6 +5,7 @@
 #   tests/bench/dhcp/run.sh [--quick] [--out DIR] [--build DIR]
 #                           [--dhcpd PATH] [--probe PATH] [--leasegen PATH] [--workdir DIR]
 #                           [--tests throughput,restart,sigterm] [--servers ours,isc,kea]
+#                           [--rates 1000,4000,8000,16000]
 #
 #   --build DIR   a CMake build directory of this tree: the three programs below are found in it
 #   --dhcpd       gracefulstop-dhcpd; without it (and without --build) only the peers are measured
@@ -13,6 +14,8 @@
 #                 It must be a disk file system for the fsync figures to mean anything.
 #   --quick       a smoke pass of a few seconds: tiny lease counts, one short run each
 #   --tests, --servers  a subset of the measurements or of the servers (default: all)
+#   --rates       the offered rates of the throughput runs (default 1000,4000,8000,16000;
+#                 quick: 1000)
 #
 # Writes DIR/dhcp.md (tables, ratios to the best peer of the same run) and DIR/dhcp.csv.
 # Measurements:
@@ -33,7 +36,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 # ---- arguments ---------------------------------------------------------------------------------
 quick=0 out="" build="" dhcpd="" probe="" leasegen="" workdir="" tests=throughput,restart,sigterm
-servers_wanted=ours,isc,kea
+servers_wanted=ours,isc,kea rates_wanted=""
 usage() {
   sed -n '2,/^set -uo/p' "$0" | sed -e '/^set -uo/d' -e 's/^# \{0,1\}//' >&2
   exit 2
@@ -41,12 +44,16 @@ usage() {
 while (($#)); do
   case $1 in
   --quick) quick=1 ;;
-  --out | --build | --dhcpd | --probe | --leasegen | --workdir | --tests | --servers)
+  --out | --build | --dhcpd | --probe | --leasegen | --workdir | --tests | --servers | --rates)
     (($# >= 2)) || {
       echo "run.sh: $1 needs a value" >&2
       usage
     }
-    if [[ $1 == --servers ]]; then servers_wanted=$2; else declare "${1#--}=$2"; fi
+    case $1 in
+    --servers) servers_wanted=$2 ;;
+    --rates) rates_wanted=$2 ;;
+    *) declare "${1#--}=$2" ;;
+    esac
     shift
     ;;
   -h | --help) usage ;;
@@ -86,12 +93,28 @@ command -v perfdhcp >/dev/null || {
 if ((quick)); then
   rates=(1000) runs=1 period=1 restart_leases=1000 restart_runs=1 load_rate=500 load_before=0.5
 else
-  rates=(1000 4000) runs=3 period=5 restart_leases=100000 restart_runs=3 load_rate=1000 load_before=2
+  rates=(1000 4000 8000 16000) runs=3 period=5 restart_leases=100000 restart_runs=3 load_rate=1000 load_before=2
+fi
+if [[ -n $rates_wanted ]]; then
+  read -r -a rates <<<"${rates_wanted//,/ }"
+  for rate in "${rates[@]}"; do
+    [[ $rate =~ ^[1-9][0-9]{0,5}$ ]] || {
+      echo "run.sh: --rates: '$rate' is not a rate per second (1-999999)" >&2
+      exit 2
+    }
+  done
 fi
 lease_time=3600
 # Throughput: an empty /16 with 25,600 addresses, room for every client of a run (4,000/s for 5 s)
 # without a pool size at which ISC dhcpd slows down (see dhcp.md).
-tp_subnet=10.77.0.0/16 tp_first=10.77.1.0 tp_last=10.77.100.255
+tp_subnet=10.77.0.0/16 tp_first=10.77.1.0 tp_last=10.77.100.255 tp_pool_size=25600
+# A run is cut short at high rates so that it never needs more addresses than the pool has.
+period_for() { # RATE -> seconds
+  local p=$((tp_pool_size / $1))
+  ((p > period)) && p=$period
+  ((p < 1)) && p=1
+  echo "$p"
+}
 # Restart and SIGTERM: 100,000 leases need more than a /16. A /14 around the server's /16, with a
 # pool of 131,053 addresses in its upper half (clear of the server's and the relays' addresses),
 # holds them with 31,000 to spare. The leases on disk take the start of the pool.
@@ -276,13 +299,23 @@ start_server() {
 
 # stop_server: SIGTERM, then wait for the exit. Sets t_term_us, t_exit_us, server_status.
 t_term_us=0 t_exit_us=0 server_status=0
+# A server that has not exited 30 s after SIGTERM is killed, and the run counts as failed.
 stop_server() {
+  local watchdog
   t_term_us=$(now_us)
   kill -TERM "$server_pid"
+  { sleep 30 && kill -KILL "$server_pid" 2>/dev/null; } &
+  watchdog=$!
   wait "$server_pid"
   server_status=$?
   t_exit_us=$(now_us)
+  kill "$watchdog" 2>/dev/null
+  wait "$watchdog" 2>/dev/null
   wait "$server_log_pid" 2>/dev/null
+  if ((t_exit_us - t_term_us > 29000000)); then
+    fail "the server ($server_pid) ignored SIGTERM for 30 s and was killed"
+    return 1
+  fi
 }
 
 # ---- small helpers -----------------------------------------------------------------------------------
@@ -313,7 +346,9 @@ throughput_run() { # KIND RATE RUN -> tp_value (DORA/s)
   start_server "$kind" "$dir" "$logs/tp-$kind-$rate-$run.log" || return 1
   pd=$logs/tp-$kind-$rate-$run.perfdhcp
   # -R: as many simulated clients as there can be exchanges, so every ACK is a new lease written.
-  ip netns exec "$NS_CLI" perfdhcp -4 -l "$IF_CLI" -r "$rate" -p "$period" -R 1000000 "$SRV_ADDR" \
+  local seconds
+  seconds=$(period_for "$rate")
+  ip netns exec "$NS_CLI" perfdhcp -4 -l "$IF_CLI" -r "$rate" -p "$seconds" -R 1000000 "$SRV_ADDR" \
     >"$pd" 2>&1
   stop_server
   rm -rf "$dir"
@@ -323,7 +358,7 @@ throughput_run() { # KIND RATE RUN -> tp_value (DORA/s)
     fail "throughput $kind at $rate/s: no ACK (see $pd)"
     return 1
   fi
-  tp_value=$(awk -v a="$acks" -v p="$period" 'BEGIN { printf "%.0f", a / p }')
+  tp_value=$(awk -v a="$acks" -v p="$seconds" 'BEGIN { printf "%.0f", a / p }')
 }
 
 wanted "$tests" throughput || rates=()
@@ -456,6 +491,21 @@ for kind in "${servers[@]}"; do
   done
 done
 
+# gracefulstop-dhcpd reports how long each stop stage took; the first stop in each restart log is
+# the one measured.
+declare -A stage_ms=()
+if [[ " ${servers[*]} " == *" ours "* ]] && ((restart_runs > 0)); then
+  for stage in drain flush close; do
+    samples=()
+    for f in "$logs"/restart-ours-*.log; do
+      [[ -f $f ]] || continue
+      v=$(grep -m 1 "^event=stage stage=$stage " "$f" | sed -n 's/.*elapsed_ms=\([0-9]*\).*/\1/p')
+      [[ -n $v ]] && samples+=("$v")
+    done
+    ((${#samples[@]})) && stage_ms[$stage]=$(median "${samples[@]}")
+  done
+fi
+
 # ---- 3. SIGTERM under load ------------------------------------------------------------------------------
 # acked_addresses PERFDHCP_OUTPUT: every address in perfdhcp's "Leases for REQUEST-ACK" list.
 acked_addresses() {
@@ -586,12 +636,13 @@ md=$out/dhcp.md
   echo
   echo "## 1. DORA exchanges per second, leases written before the ACK"
   echo
-  echo "perfdhcp \`-4 -l IF -r RATE -p $period -R 1000000\` (every exchange a new client, so every ACK"
-  echo "writes a lease); ACKs received / $period s; median of $runs run(s), each with empty lease files;"
+  echo "perfdhcp \`-4 -l IF -r RATE -p SECONDS -R 1000000\` (every exchange a new client, so every ACK"
+  echo "writes a lease); ACKs received / SECONDS; SECONDS = $period, less where the pool could not hold"
+  echo "RATE × $period clients; median of $runs run(s), interleaved, each with empty lease files;"
   echo "subnet $tp_subnet, pool $tp_first-$tp_last."
   echo
-  echo "| offered /s | gracefulstop-dhcpd | ISC dhcpd | Kea (no fsync) | ours / best peer | ours / ISC (durable peer) |"
-  echo "|---|---|---|---|---|---|"
+  echo "| offered /s | seconds | gracefulstop-dhcpd | ISC dhcpd | Kea (no fsync) | ours / best peer | ours / ISC (durable peer) |"
+  echo "|---|---|---|---|---|---|---|"
   for rate in "${rates[@]}"; do
     read -r best _ < <(best_of max throughput "$rate")
     ours=${result[throughput/ours/$rate]:-}
@@ -599,7 +650,7 @@ md=$out/dhcp.md
     r1="–" r2="–"
     [[ -n $ours && -n $best ]] && r1=$(ratio "$ours" "$best")
     [[ -n $ours && -n $isc ]] && r2=$(ratio "$ours" "$isc")
-    echo "| $rate | $(cell "throughput/ours/$rate") | $(cell "throughput/isc/$rate") | $(cell "throughput/kea/$rate") | $r1 | $r2 |"
+    echo "| $rate | $(period_for "$rate") | $(cell "throughput/ours/$rate") | $(cell "throughput/isc/$rate") | $(cell "throughput/kea/$rate") | $r1 | $r2 |"
   done
   echo
   echo "## 2. Restart with $restart_leases leases on disk"
@@ -611,7 +662,7 @@ md=$out/dhcp.md
   echo
   echo "| ms | gracefulstop-dhcpd | ISC dhcpd | Kea | ours / best peer |"
   echo "|---|---|---|---|---|"
-  for row in "downtime:downtime (last ACK → first ACK)" "stop:SIGTERM → exit" "ready:start → ready line" "first_ack:start → first ACK"; do
+  for row in "downtime:downtime (last ACK → first ACK)" "stop:SIGTERM → exit" "ready:start → ready line (as read by the script)" "first_ack:start → first ACK"; do
     key=${row%%:*} label=${row#*:}
     read -r best _ < <(best_of min restart "$key")
     line="| $label |"
@@ -623,6 +674,11 @@ md=$out/dhcp.md
     line+=" $([[ -n $ours && -n $best ]] && ratio "$ours" "$best" || echo "–") |"
     echo "$line"
   done
+  if ((${#stage_ms[@]})); then
+    echo
+    echo "gracefulstop-dhcpd's stop by stage (its own \`event=stage\` lines, median): drain ${stage_ms[drain]:-?} ms,"
+    echo "flush ${stage_ms[flush]:-?} ms (a snapshot of all leases, fsynced), close ${stage_ms[close]:-?} ms (freeing the lease tables)."
+  fi
   echo
   echo "## 3. SIGTERM under load"
   echo
