@@ -301,21 +301,26 @@ start_server() {
 t_term_us=0 t_exit_us=0 server_status=0
 # A server that has not exited 30 s after SIGTERM is killed, and the run counts as failed.
 stop_server() {
-  local watchdog
+  local timer finished status
   t_term_us=$(now_us)
   kill -TERM "$server_pid"
-  { sleep 30 && kill -KILL "$server_pid" 2>/dev/null; } &
-  watchdog=$!
-  wait "$server_pid"
-  server_status=$?
-  t_exit_us=$(now_us)
-  kill "$watchdog" 2>/dev/null
-  wait "$watchdog" 2>/dev/null
-  wait "$server_log_pid" 2>/dev/null
-  if ((t_exit_us - t_term_us > 29000000)); then
+  sleep 30 &
+  timer=$!
+  wait -n -p finished "$server_pid" "$timer"
+  status=$?
+  if [[ $finished == "$server_pid" ]]; then
+    server_status=$status
+    t_exit_us=$(now_us)
+    kill "$timer" 2>/dev/null
+    wait "$timer" 2>/dev/null
+  else
+    kill -KILL "$server_pid" 2>/dev/null
+    wait "$server_pid" 2>/dev/null
+    server_status=$?
+    t_exit_us=$(now_us)
     fail "the server ($server_pid) ignored SIGTERM for 30 s and was killed"
-    return 1
   fi
+  wait "$server_log_pid" 2>/dev/null
 }
 
 # ---- small helpers -----------------------------------------------------------------------------------
