@@ -7,6 +7,7 @@
 #ifndef GRACEFULSTOP_STAGE_HPP
 #define GRACEFULSTOP_STAGE_HPP
 
+#include <gracefulstop/detail/global_state.hpp>
 #include <gracefulstop/policy.hpp>
 #include <gracefulstop/signal_event.hpp>
 #include <gracefulstop/stop_token.hpp>
@@ -82,6 +83,7 @@ struct wake_channel {
       // Byte 0 is "no signal, just wake up". A full pipe is already readable: EAGAIN is fine.
       const unsigned char zero = 0;
       [[maybe_unused]] const ssize_t ignored = ::write(fd, &zero, 1);
+      state().wake_pending.store(true, std::memory_order_release); // after the write: see there
     }
   }
 };

@@ -330,6 +330,8 @@ private:
   sigset_t handled_;
   sigset_t mask_before_install_;
   sigset_t leaks_reported_; // each leaking signal is reported once
+  int handled_list_[detail::max_signal] = {};
+  int handled_count_ = 0;
   std::shared_ptr<detail::wake_channel> wake_;
 
   std::atomic<controller_state> state_{controller_state::idle};
@@ -493,6 +495,10 @@ inline std::error_code stop_controller::install(std::error_code &ec) noexcept {
 #endif
   ::setenv(detail::state_env, marker, 1);
 
+  // The handled signals as a list, so dispatch() visits only these (not all 64 with sigismember).
+  handled_count_ = 0;
+  for (int signo = 1; signo < detail::max_signal; ++signo)
+    if (sigismember(&handled_, signo) == 1) handled_list_[handled_count_++] = signo;
   installed_ = true;
   installed_pid_ = ::getpid();
   state_.store(controller_state::running, std::memory_order_release);
@@ -620,8 +626,11 @@ inline bool stop_controller::read_signals(std::error_code &ec) noexcept {
   batch_.clear();
   bool seen[detail::max_signal] = {};
   // Drain first, then look at the counters: a delivery after the drain leaves a byte behind, so
-  // it is picked up by the next wakeup rather than lost between the two steps.
-  if (!pipe_.drain(order_, seen)) {
+  // it is picked up by the next wakeup rather than lost between the two steps. With signalfd the
+  // pipe carries only safety-net and completion wakeups: read it only when one was written.
+  const bool drain =
+      active_ == backend::self_pipe || g.wake_pending.exchange(false, std::memory_order_acq_rel);
+  if (drain && !pipe_.drain(order_, seen)) {
     ec.assign(errno, std::system_category());
     return false;
   }
@@ -681,8 +690,8 @@ inline bool stop_controller::read_signals(std::error_code &ec) noexcept {
   };
   for (int signo : order_)
     take_counter(signo);
-  for (int signo = 1; signo < detail::max_signal; ++signo)
-    if (!seen[signo] && sigismember(&handled_, signo) == 1) take_counter(signo);
+  for (int i = 0; i < handled_count_; ++i)
+    if (!seen[handled_list_[i]]) take_counter(handled_list_[i]);
   return true;
 }
 

@@ -81,7 +81,7 @@ kill -TERM "$DAEMON_PID"
 daemon_wait_exit 15
 check "SIGTERM: exit 0 (was $DAEMON_STATUS)" test "$DAEMON_STATUS" = 0
 check "drain stage done" log_has "event=stage stage=drain elapsed_ms=[0-9]* outcome=done"
-check "two reloads logged" test "$(grep -c 'event=reload signal=SIGHUP ok=true' "$PEERS_LOG")" = 2
+check "two reloads logged" test "$(grep -cE 'event=reload signal=SIGHUP sender_pid=[0-9]+ sender_uid=[0-9]+ ok=true' "$PEERS_LOG")" = 2
 check "--check-leases accepts the files" "$GSDHCPD_BINARY" --check-leases "$PEERS_LEASES"
 check "ISC dhcpd -T accepts the snapshot" isc_accepts_snapshot
 echo "figures: clients=2 (dhclient, udhcpc) leases=2 renewals=2 releases=2 reloads=2"

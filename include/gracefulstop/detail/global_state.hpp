@@ -49,6 +49,11 @@ struct global_state {
   /// Write end of the wakeup pipe, or -1. The handler reads it with acquire so that it never sees
   /// a descriptor before the pipe behind it exists.
   std::atomic<int> wake_fd{-1};
+  /// Set after every wakeup byte is written. The signalfd backend reads the pipe only when this
+  /// says a byte is there, saving a system call per dispatch (the pipe is not its signal path).
+  /// Set *after* the write, so a reader that clears it and finds the pipe empty loses nothing:
+  /// the byte written later is followed by another set, and the fd stays readable until then.
+  std::atomic<bool> wake_pending{false};
   /// Identity of the installed controller, 0 when none. Also what the fork hook checks.
   std::atomic<std::uintptr_t> owner{0};
 

@@ -71,6 +71,7 @@ inline void record_delivery(int signo, const siginfo_t *info) noexcept {
     // is already readable, so the loop will wake, and the counter above holds the delivery.
     // The result is deliberately ignored: there is nothing safe to do about any other error here.
     [[maybe_unused]] const ssize_t ignored = ::write(fd, &byte, 1);
+    g.wake_pending.store(true, std::memory_order_release);
   }
 }
 
