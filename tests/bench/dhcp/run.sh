@@ -35,6 +35,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../dhcpd/netns.sh"
 
 # ---- arguments ---------------------------------------------------------------------------------
+# The command as given, for the report; paths inside the source tree relative to its top.
+root=$(cd "$here/../../.." && pwd)
+command_line="tests/bench/dhcp/run.sh"
+for arg in "$@"; do command_line+=" ${arg#"$root"/}"; done
 quick=0 out="" build="" dhcpd="" probe="" leasegen="" workdir="" tests=throughput,restart,sigterm
 servers_wanted=ours,isc,kea rates_wanted=""
 usage() {
@@ -624,7 +628,10 @@ md=$out/dhcp.md
 {
   echo "# DHCP servers side by side"
   echo
-  echo "Command: \`tests/bench/dhcp/run.sh$( ((quick)) && echo " --quick")\` ($( ((quick)) && echo "smoke pass: tiny lease counts, one short run each; figures are not meaningful" || echo "full run"))."
+  echo "Command (as root, from the top of the source tree): \`$command_line\`"
+  ((quick)) && echo "(smoke pass: tiny lease counts, one short run each; the figures mean little)."
+  echo "The build it names: \`cmake -S . -B BUILD -DGRACEFULSTOP_BENCH=ON -DCMAKE_BUILD_TYPE=Release\`, then"
+  echo "\`cmake --build BUILD --target gracefulstop-dhcpd gsdhcp_bench_probe gsdhcp_bench_leases\`."
   echo
   echo "Machine: $(nproc) CPUs, Linux $(uname -r); lease files on $(findmnt -n -o FSTYPE -T "$workdir" 2>/dev/null || stat -f -c %T "$workdir"); load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
   echo "Servers: gracefulstop-dhcpd$([[ -n ${missing[ours]:-} ]] && echo " (not measured: ${missing[ours]})"), $(dhcpd --version 2>&1 | head -n 1 || echo "ISC dhcpd: ${missing[isc]:-}"), Kea $(kea-dhcp4 -v 2>/dev/null || echo "${missing[kea]:-}"), perfdhcp $(perfdhcp -v 2>&1 | awk '/VERSION/ { print $2 }')."
