@@ -8,7 +8,8 @@
 //   ctl.install();                                   // throws std::system_error
 //   while (ctl.state() != controller_state::stopped) {
 //     poll({ctl.fd(), POLLIN} + your fds, timeout = ctl.next_timeout_ms());
-//     ctl.dispatch();                                // non-blocking
+//     if (ctl.fd() was readable || ctl.next_timeout_ms() == 0)
+//       ctl.dispatch();                              // non-blocking; costs nothing otherwise
 //   }
 //   ctl.exit_process();                              // exit status, or die of the signal
 //
