@@ -31,7 +31,7 @@ set -uo pipefail
 export LC_ALL=C # $EPOCHREALTIME with a '.', and sort/awk without surprises
 
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=../../dhcpd/netns.sh
+# shellcheck source-path=SCRIPTDIR source=../../dhcpd/netns.sh
 . "$here/../../dhcpd/netns.sh"
 
 # ---- arguments ---------------------------------------------------------------------------------
@@ -715,11 +715,12 @@ md=$out/dhcp.md
   echo "  but is not \"durable before the ACK\"; ISC dhcpd is the one peer that is."
   echo "- ISC dhcpd runs as \`dhcpd -4 -f -d\`, which logs every message (to a file here); Kea logs its"
   echo "  start-up but not each lease; gracefulstop-dhcpd logs events, not requests."
-  echo "- ISC dhcpd's time per new client grows with the number of free addresses in its pool (in trial"
-  echo "  runs on this machine: about 600 DORA/s with 8,000 free addresses, 75/s with 65,000, 3/s with"
-  echo "  131,000). So the throughput runs use a 25,600-address pool, and in table 3, where"
-  echo "  $((131053 - restart_leases)) addresses are free, its ACK count shows the same effect. The"
-  echo "  probe's clients of table 2 already hold leases, which ISC dhcpd answers at once."
+  echo "- ISC dhcpd's time per new client grows with the number of free addresses in its pool. In trial"
+  echo "  runs on this machine (offered 1,000/s, empty pools, a busier machine) it answered 340-730"
+  echo "  DORA/s with 2,000 to 25,600 free addresses, 27-75/s with 65,000 and 3/s with 131,000. So the"
+  echo "  throughput runs use a 25,600-address pool. In table 3 it has $((131053 - restart_leases)) free addresses, and"
+  echo "  its ACK count is lower than the others'. The probe's clients in table 2 already hold leases,"
+  echo "  which ISC dhcpd answers at once."
   echo "- ISC dhcpd has no SIGTERM handler: it dies at once (exit status 143), in the middle of whatever"
   echo "  it was doing; requests it had read are dropped and clients must retransmit. It flushes every"
   echo "  lease before its ACK, so no ACKed lease is lost (table 3). Killed between two writes of one"
