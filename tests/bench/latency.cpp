@@ -356,8 +356,9 @@ int main(int argc, char **argv) {
             "loops only, floors and gracefulstop alike. The ablations are raw loops that add one "
             "of gracefulstop's costs at a time, as gracefulstop " GRACEFULSTOP_VERSION_STRING
             " works: for signalfd, `ctl.fd()` is an epoll set holding the signalfd and "
-            "the wake pipe that the application `poll()`s, and `dispatch()` drains that pipe (a "
-            "`read()` that finds it empty) before it reads the signalfd; for the self-pipe, "
+            "the wake pipe that the application `poll()`s (the ablation that also drains that "
+            "pipe on every dispatch shows what gracefulstop no longer pays: it reads the pipe "
+            "only when a wake byte was written); for the self-pipe, "
             "gracefulstop installs its handler with `SA_SIGINFO` and a full mask, and its handler "
             "counts the delivery in atomics before it writes the wake byte (the last ablation is "
             "the raw loop with that very handler, so what remains is `dispatch()`).\n\n";
