@@ -292,6 +292,21 @@ private:
     }
   }
 
+  /// Reports an event about one signal (ignored, safety net, mask leak, inherited ignore).
+  void emit_about(event_kind kind, const signal_event &ev, std::string_view detail) noexcept {
+    event e;
+    e.kind = kind;
+    e.signal = ev;
+    e.detail = detail;
+    emit(e);
+  }
+  /// Counts one more delivery of the signal that began the stop and applies the escalation
+  /// step for that count, if any.
+  void count_repeat(const signal_event &ev) noexcept {
+    run_->repeat_count += 1;
+    for (const escalation &step : run_->repeats)
+      if (step.nth == run_->repeat_count) escalate(ev, step.to);
+  }
   std::error_code rollback(std::error_code ec, int installed_upto) noexcept;
   bool read_signals(std::error_code &ec) noexcept;
   void handle(const signal_event &ev) noexcept;
@@ -447,11 +462,8 @@ inline std::error_code stop_controller::install(std::error_code &ec) noexcept {
       sigdelset(&handled_, signo);
       signal_event ev;
       ev.signo = signo;
-      event e;
-      e.kind = event_kind::inherited_ignore;
-      e.signal = ev;
-      e.detail = "SIG_IGN at start is kept (keep_inherited_ignore)";
-      emit(e);
+      emit_about(event_kind::inherited_ignore, ev,
+                 "SIG_IGN at start is kept (keep_inherited_ignore)");
       continue;
     }
     struct sigaction act {};
@@ -524,11 +536,9 @@ inline void stop_controller::audit_masks() noexcept {
       for (int signo : leak.signals) {
         if (sigismember(&leaks_reported_, signo) == 1) continue;
         sigaddset(&leaks_reported_, signo);
-        event m;
-        m.kind = event_kind::mask_leak;
-        m.signal.signo = signo;
-        m.detail = tids;
-        emit(m);
+        signal_event ev;
+        ev.signo = signo;
+        emit_about(event_kind::mask_leak, ev, tids);
       }
     }
   } catch (...) {
@@ -681,13 +691,9 @@ inline bool stop_controller::read_signals(std::error_code &ec) noexcept {
     ev.sender_pid = static_cast<pid_t>(g.slots[signo].last_pid.load(std::memory_order_relaxed));
     ev.sender_uid = static_cast<uid_t>(g.slots[signo].last_uid.load(std::memory_order_relaxed));
     ev.code = g.slots[signo].last_code.load(std::memory_order_relaxed);
-    if (active_ == backend::signalfd) {
-      event e;
-      e.kind = event_kind::safety_net;
-      e.signal = ev;
-      e.detail = "delivered to a thread that does not block it; caught by the handler";
-      emit(e);
-    }
+    if (active_ == backend::signalfd)
+      emit_about(event_kind::safety_net, ev,
+                 "delivered to a thread that does not block it; caught by the handler");
   };
   for (int signo : order_)
     take_counter(signo);
@@ -740,11 +746,8 @@ inline void stop_controller::handle(const signal_event &ev) noexcept {
       // loop woke are a first and a second ^C. (With signalfd the kernel itself merges a second
       // standard signal that arrives while the first is still queued, so only real-time signals
       // are counted one by one there; see README, Limitations.)
-      for (std::uint64_t i = 1; i < ev.count && state() == controller_state::stopping; ++i) {
-        run_->repeat_count += 1;
-        for (const escalation &step : run_->repeats)
-          if (step.nth == run_->repeat_count) escalate(ev, step.to);
-      }
+      for (std::uint64_t i = 1; i < ev.count && state() == controller_state::stopping; ++i)
+        count_repeat(ev);
       return;
     }
     if (p->what == action::reload || p->what == action::callback) {
@@ -765,11 +768,7 @@ inline void stop_controller::handle(const signal_event &ev) noexcept {
       emit(e);
       return;
     }
-    event e;
-    e.kind = event_kind::ignored;
-    e.signal = ev;
-    e.detail = "policy is ignore";
-    emit(e);
+    emit_about(event_kind::ignored, ev, "policy is ignore");
     return;
   }
   if (s == controller_state::stopping && run_) {
@@ -777,10 +776,9 @@ inline void stop_controller::handle(const signal_event &ev) noexcept {
       for (std::uint64_t i = 0; i < ev.count && state() == controller_state::stopping; ++i) {
         const bool in_window =
             run_->window.count() == 0 || ev.received - run_->last_delivery <= run_->window;
-        run_->repeat_count = in_window ? run_->repeat_count + 1 : 1;
+        if (!in_window) run_->repeat_count = 0; // a slow repeat starts the count again
         run_->last_delivery = ev.received;
-        for (const escalation &step : run_->repeats)
-          if (step.nth == run_->repeat_count) escalate(ev, step.to);
+        count_repeat(ev);
       }
       return;
     }
@@ -793,11 +791,8 @@ inline void stop_controller::handle(const signal_event &ev) noexcept {
       return;
     }
   }
-  event e;
-  e.kind = event_kind::ignored;
-  e.signal = ev;
-  e.detail = s == controller_state::stopped ? "already stopped" : "stop in progress";
-  emit(e);
+  emit_about(event_kind::ignored, ev,
+             s == controller_state::stopped ? "already stopped" : "stop in progress");
 }
 
 inline void stop_controller::begin_stop(const signal_event &cause, const signal_policy &p,
