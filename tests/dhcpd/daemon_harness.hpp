@@ -6,8 +6,10 @@
 #ifndef GSDHCPD_TESTS_DAEMON_HARNESS_HPP
 #define GSDHCPD_TESTS_DAEMON_HARNESS_HPP
 
-#include "ipv4.hpp"
 #include "packet.hpp"
+#include "server_fixture.hpp"
+
+#include <child_process.hpp>
 
 #include <arpa/inet.h>
 #include <array>
@@ -38,165 +40,24 @@
 #include <utility>
 #include <vector>
 
-extern char **environ;
-
 namespace dhcpd_test {
 
-using clock = std::chrono::steady_clock;
+using gs_test::clock;
+using gs_test::ms_until;
 using std::chrono::milliseconds;
 
-inline int ms_until(clock::time_point deadline) {
-  const auto left = std::chrono::duration_cast<milliseconds>(deadline - clock::now()).count() + 1;
-  return left <= 0 ? 0 : static_cast<int>(left);
-}
-
-inline gsdhcpd::ipv4 ip(const char *text) {
-  return *gsdhcpd::parse_ipv4(text);
-}
-
-class temp_dir {
+// The daemon (or a one-shot command) as a child process, plus what these tests need beyond the
+// shared harness: the environment they control, and ways to hold the daemon at a known point.
+class process : public gs_test::child_process {
 public:
-  temp_dir() {
-    char pattern[] = "/tmp/gsdhcpd-daemon-XXXXXX";
-    if (!::mkdtemp(pattern)) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string &path() const { return path_; }
-  std::string file(const std::string &name) const { return path_ + "/" + name; }
-  void write(const std::string &name, const std::string &text) const {
-    std::ofstream(file(name), std::ios::binary | std::ios::trunc) << text;
-  }
-
-private:
-  std::string path_;
-};
-
-// A child process with stdout and stderr on one pipe, read line by line.
-class process {
-public:
-  explicit process(std::vector<std::string> argv, std::vector<std::string> extra_env = {}) {
-    std::vector<char *> args;
-    for (std::string &a : argv)
-      args.push_back(a.data());
-    args.push_back(nullptr);
-    // The environment without the variables the tests set, plus the extra ones.
-    std::vector<std::string> env;
-    for (char **e = environ; *e; ++e)
-      if (std::strncmp(*e, "NOTIFY_SOCKET=", 14) != 0) env.emplace_back(*e);
-    for (std::string &e : extra_env)
-      env.push_back(e);
-    std::vector<char *> envp;
-    for (std::string &e : env)
-      envp.push_back(e.data());
-    envp.push_back(nullptr);
-    name_ = argv[0];
-
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
-    std::fflush(nullptr);
-    pid_ = ::fork();
-    if (pid_ < 0) throw std::runtime_error("fork failed");
-    if (pid_ == 0) {
-      // A daemon starts from its supervisor with default dispositions and nothing blocked,
-      // whatever the test runner inherited.
-      struct sigaction dfl {};
-      dfl.sa_handler = SIG_DFL;
-      sigemptyset(&dfl.sa_mask);
-      for (int signo : {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGPIPE, SIGUSR1, SIGUSR2})
-        ::sigaction(signo, &dfl, nullptr);
-      sigset_t none;
-      sigemptyset(&none);
-      ::sigprocmask(SIG_SETMASK, &none, nullptr);
-      const int devnull = ::open("/dev/null", O_RDONLY);
-      if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
-      ::dup2(fds[1], STDOUT_FILENO);
-      ::dup2(fds[1], STDERR_FILENO);
-      ::execve(args[0], args.data(), envp.data());
-      ::_exit(127);
-    }
-    ::close(fds[1]);
-    out_ = fds[0];
-    pidfd_ = static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0));
-  }
-  ~process() {
-    if (!reaped_) {
-      ::kill(pid_, SIGKILL);
-      int status;
-      while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-      }
-    }
-    if (out_ >= 0) ::close(out_);
-    if (pidfd_ >= 0) ::close(pidfd_);
-  }
-  process(const process &) = delete;
-  process &operator=(const process &) = delete;
-
-  pid_t pid() const { return pid_; }
-  int output_fd() const { return out_; }
-  void signal(int signo) const {
-    if (::kill(pid_, signo) != 0) throw std::runtime_error("kill failed");
-  }
-
-  // The next line after the last one returned that contains `needle`; nullopt on timeout/EOF.
-  std::optional<std::string> wait_line(std::string_view needle, milliseconds timeout) {
-    const auto deadline = clock::now() + timeout;
-    for (;;) {
-      for (; cursor_ < lines_.size(); ++cursor_)
-        if (lines_[cursor_].find(needle) != std::string::npos) return lines_[cursor_++];
-      if (eof_ || !read_some(ms_until(deadline))) return std::nullopt;
-    }
-  }
-  // Reads whatever output is there without waiting.
-  void read_available() {
-    while (!eof_ && read_some(0)) {
-    }
-  }
-  // Waits for the exit (reading all output first); the wait status, or nullopt on timeout.
-  std::optional<int> wait_exit(milliseconds timeout) {
-    if (reaped_) return status_;
-    const auto deadline = clock::now() + timeout;
-    while (!eof_)
-      if (!read_some(ms_until(deadline))) break;
-    pollfd p{pidfd_, POLLIN, 0};
-    while (::poll(&p, 1, ms_until(deadline)) < 0 && errno == EINTR) {
-    }
-    int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) != pid_) return std::nullopt;
-    reaped_ = true;
-    status_ = status;
-    return status_;
-  }
-  bool exited() const { return reaped_; }
-
-  const std::vector<std::string> &lines() const { return lines_; }
-  std::size_t count(std::string_view needle) const {
-    std::size_t n = 0;
-    for (const std::string &l : lines_)
-      n += l.find(needle) != std::string::npos;
-    return n;
-  }
-  std::size_t index_of(std::string_view needle, std::size_t from = 0) const {
-    for (std::size_t i = from; i < lines_.size(); ++i)
-      if (lines_[i].find(needle) != std::string::npos) return i;
-    return npos;
-  }
-  static constexpr std::size_t npos = static_cast<std::size_t>(-1);
-  std::string transcript() const {
-    std::string out = name_ + " said:\n";
-    for (const std::string &l : lines_)
-      out += "  " + l + "\n";
-    return out;
-  }
+  explicit process(std::vector<std::string> argv, std::vector<std::string> extra_env = {})
+      : child_process(std::move(argv), gs_test::child_input::none, environment(extra_env)) {}
 
   // Fills the output pipe so that the child's next write blocks: a way to hold the child at a
   // known point (its next log line) without stopping it. Returns the number of filler lines.
   std::size_t fill_output_pipe() {
     // A new open file description of the same pipe: O_NONBLOCK on it does not touch the child's.
-    int fd = ::open(("/proc/" + std::to_string(pid_) + "/fd/2").c_str(),
+    int fd = ::open(("/proc/" + std::to_string(pid()) + "/fd/2").c_str(),
                     O_WRONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) throw std::runtime_error("cannot open the child's stderr pipe");
     static const char filler[] = "filler................................................\n";
@@ -208,14 +69,14 @@ public:
   }
   // True once the child is blocked in write(2, ...) (its stderr), per /proc/PID/syscall.
   bool blocked_writing_stderr() const {
-    std::ifstream in("/proc/" + std::to_string(pid_) + "/syscall");
+    std::ifstream in("/proc/" + std::to_string(pid()) + "/syscall");
     long number = -1;
     std::string arg0;
     if (!(in >> number >> arg0)) return false;
     return number == SYS_write && arg0 == "0x2";
   }
   char state() const {
-    std::ifstream in("/proc/" + std::to_string(pid_) + "/stat");
+    std::ifstream in("/proc/" + std::to_string(pid()) + "/stat");
     std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     std::size_t paren = text.rfind(')');
     return paren == std::string::npos || paren + 2 >= text.size() ? '?' : text[paren + 2];
@@ -232,39 +93,15 @@ public:
   }
 
 private:
-  bool read_some(int timeout_ms) {
-    pollfd p{out_, POLLIN, 0};
-    int n;
-    while ((n = ::poll(&p, 1, timeout_ms)) < 0 && errno == EINTR) {
-    }
-    if (n <= 0) return false;
-    char buffer[8192];
-    ssize_t got;
-    while ((got = ::read(out_, buffer, sizeof buffer)) < 0 && errno == EINTR) {
-    }
-    if (got <= 0) {
-      eof_ = true;
-      if (!partial_.empty()) lines_.push_back(std::exchange(partial_, {}));
-      return false;
-    }
-    partial_.append(buffer, static_cast<std::size_t>(got));
-    std::size_t newline;
-    while ((newline = partial_.find('\n')) != std::string::npos) {
-      lines_.push_back(partial_.substr(0, newline));
-      partial_.erase(0, newline + 1);
-    }
-    return true;
+  // The test's environment without the variables the tests set themselves (a NOTIFY_SOCKET
+  // inherited from a service manager would be spoken to), plus `extra`.
+  static std::vector<std::string> environment(const std::vector<std::string> &extra) {
+    std::vector<std::string> env;
+    for (char **e = environ; *e; ++e)
+      if (std::strncmp(*e, "NOTIFY_SOCKET=", 14) != 0) env.emplace_back(*e);
+    env.insert(env.end(), extra.begin(), extra.end());
+    return env;
   }
-
-  std::string name_;
-  pid_t pid_ = -1;
-  int out_ = -1;
-  int pidfd_ = -1;
-  bool eof_ = false, reaped_ = false;
-  int status_ = 0;
-  std::string partial_;
-  std::vector<std::string> lines_;
-  std::size_t cursor_ = 0;
 };
 
 // The value of `key` in a logfmt line (plain or quoted).

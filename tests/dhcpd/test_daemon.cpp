@@ -24,7 +24,7 @@ const std::string daemon_binary = GSDHCPD_BINARY;
 
 // A lease directory, a relay, and a config file for a server on 127.0.0.1 at the relay's port.
 struct setup {
-  temp_dir dir;
+  temp_dir dir{"daemon"};
   relay agent;
   std::string config_path = dir.file("dhcpd.conf");
   std::string lease_dir = dir.file("leases");
@@ -60,7 +60,7 @@ struct setup {
   std::unique_ptr<process> start(std::vector<std::string> extra = {},
                                  std::vector<std::string> env = {}) const {
     auto p = std::make_unique<process>(argv(std::move(extra)), std::move(env));
-    auto ready = p->wait_line("event=ready", milliseconds(10000));
+    auto ready = p->next_line("event=ready", milliseconds(10000));
     if (!ready) FAIL("no event=ready\n" << p->transcript());
     return p;
   }
@@ -115,7 +115,7 @@ TEST_CASE("SIGTERM under load: stages in order, exit 0, every ACKed lease on dis
   // Load first, then the signal in the middle of it.
   REQUIRE(clients.pump(daemon.get(), clock::now() + milliseconds(10000),
                        [&] { return clients.acks.size() >= 100; }));
-  daemon->signal(SIGTERM);
+  daemon->send_signal(SIGTERM);
   // The clients go on as if nothing happened, until the server is gone.
   clients.pump(daemon.get(), clock::now() + milliseconds(10000), [&] {
     daemon->read_available();
@@ -138,7 +138,7 @@ TEST_CASE("SIGTERM under load: stages in order, exit 0, every ACKed lease on dis
   CHECK(std::stoi(*field(daemon->lines()[stopped], "elapsed_ms")) < 10000); // the deadline
   // The daemon's own exit line is its last word: exit_process() reports nothing after it.
   CHECK(daemon->lines().back().find("event=exit status=0") != std::string::npos);
-  CHECK(daemon->count("partner-down") == 0);
+  CHECK(daemon->count_of("partner-down") == 0);
 
   REQUIRE(clients.acks.size() >= 100);
   require_every_ack_on_disk(s, clients);
@@ -160,7 +160,7 @@ TEST_CASE("SIGTERM under load: stages in order, exit 0, every ACKed lease on dis
   REQUIRE(reply);
   CHECK(reply->options.type == message_type::ack);
   CHECK(reply->yiaddr == first.address);
-  again->signal(SIGTERM);
+  again->send_signal(SIGTERM);
   CHECK(exit_status(again->wait_exit(milliseconds(10000))) == 0);
 }
 
@@ -169,7 +169,7 @@ TEST_CASE("SIGTERM drains: every request waiting in the socket when the stop beg
   auto daemon = s.start();
   // Hold the server still, queue 300 requests (INIT-REBOOT, each a new lease to commit), then
   // ask it to stop before it has read any of them.
-  daemon->signal(SIGSTOP);
+  daemon->send_signal(SIGSTOP);
   REQUIRE(daemon->wait_for_proc([&] { return daemon->state() == 'T'; }, milliseconds(5000)));
   const std::uint32_t queued = 300;
   for (std::uint32_t id = 1; id <= queued; ++id) {
@@ -177,8 +177,8 @@ TEST_CASE("SIGTERM drains: every request waiting in the socket when the stop beg
     p.options.requested_ip = gsdhcpd::ipv4{ip("127.0.1.1").value + id - 1};
     s.agent.send(p);
   }
-  daemon->signal(SIGTERM);
-  daemon->signal(SIGCONT);
+  daemon->send_signal(SIGTERM);
+  daemon->send_signal(SIGCONT);
   const auto status = daemon->wait_exit(milliseconds(10000));
   INFO(daemon->transcript());
   CHECK(exit_status(status) == 0);
@@ -203,7 +203,7 @@ TEST_CASE("SIGINT: a second SIGINT cancels the drain, the flush still runs, the 
   REQUIRE(clients.pump_all(daemon.get(), milliseconds(10000)));
 
   // A backlog larger than one batch (64), so that the drain cannot finish in its first step.
-  daemon->signal(SIGSTOP);
+  daemon->send_signal(SIGSTOP);
   REQUIRE(daemon->wait_for_proc([&] { return daemon->state() == 'T'; }, milliseconds(5000)));
   for (std::uint32_t id = 1000; id < 1200; ++id)
     s.agent.send(client_message(message_type::discover, id, id));
@@ -211,11 +211,11 @@ TEST_CASE("SIGINT: a second SIGINT cancels the drain, the flush still runs, the 
   // second cannot merge with it in the kernel's pending set.
   daemon->read_available();
   daemon->fill_output_pipe();
-  daemon->signal(SIGINT);
-  daemon->signal(SIGCONT);
+  daemon->send_signal(SIGINT);
+  daemon->send_signal(SIGCONT);
   REQUIRE(
       daemon->wait_for_proc([&] { return daemon->blocked_writing_stderr(); }, milliseconds(5000)));
-  daemon->signal(SIGINT);
+  daemon->send_signal(SIGINT);
   const auto status = daemon->wait_exit(milliseconds(10000));
   INFO(daemon->transcript());
   REQUIRE(status);
@@ -237,7 +237,7 @@ TEST_CASE("SIGQUIT runs only the flush and exits 131") {
   auto daemon = s.start();
   load clients(s.agent, ip("127.0.0.1"), 1, 30);
   REQUIRE(clients.pump_all(daemon.get(), milliseconds(10000)));
-  daemon->signal(SIGQUIT);
+  daemon->send_signal(SIGQUIT);
   const auto status = daemon->wait_exit(milliseconds(5000));
   INFO(daemon->transcript());
   CHECK(exit_status(status) == 131);
@@ -263,7 +263,7 @@ TEST_CASE("SIGHUP under load: no request dropped, new settings in effect, a bad 
 
   // 1. A good change: new DNS server.
   s.write_config("10.0.0.53");
-  daemon->signal(SIGHUP);
+  daemon->send_signal(SIGHUP);
   REQUIRE(clients.pump(daemon.get(), clock::now() + milliseconds(10000), [&] {
     return daemon->index_of("event=reload signal=SIGHUP" + sent_by_me() + " ok=true") !=
            process::npos;
@@ -277,7 +277,7 @@ TEST_CASE("SIGHUP under load: no request dropped, new settings in effect, a bad 
   std::string broken = s.config_text("10.0.0.99");
   broken.replace(broken.find("pool = 127.0.1.1-127.0.4.250"), 28, "pool = 127.0.9.1-127.0.0.5");
   std::ofstream(s.config_path, std::ios::trunc) << broken;
-  daemon->signal(SIGHUP);
+  daemon->send_signal(SIGHUP);
   REQUIRE(clients.pump(daemon.get(), clock::now() + milliseconds(10000), [&] {
     return daemon->index_of("event=reload signal=SIGHUP" + sent_by_me() + " ok=false") !=
            process::npos;
@@ -290,14 +290,14 @@ TEST_CASE("SIGHUP under load: no request dropped, new settings in effect, a bad 
   std::string moved = s.config_text("10.0.0.99");
   moved.replace(moved.find("listen = "), 9, "listen = 127.0.0.3:1#");
   std::ofstream(s.config_path, std::ios::trunc) << moved;
-  daemon->signal(SIGHUP);
+  daemon->send_signal(SIGHUP);
   REQUIRE(clients.pump(daemon.get(), clock::now() + milliseconds(10000), [&] {
-    return daemon->count("event=reload signal=SIGHUP" + sent_by_me() + " ok=false") == 2;
+    return daemon->count_of("event=reload signal=SIGHUP" + sent_by_me() + " ok=false") == 2;
   }));
   CHECK(daemon->lines().back().find("listen cannot change without a restart") != std::string::npos);
 
   REQUIRE(clients.pump_all(daemon.get(), milliseconds(20000)));
-  daemon->signal(SIGTERM);
+  daemon->send_signal(SIGTERM);
   CHECK(exit_status(daemon->wait_exit(milliseconds(10000))) == 0);
   INFO(daemon->transcript());
 
@@ -312,7 +312,7 @@ TEST_CASE("SIGHUP under load: no request dropped, new settings in effect, a bad 
   }
   CHECK(old_dns_after_reload == 0); // the reload is in force for every later request
   CHECK(new_dns >= 400);            // and the refused files changed nothing
-  CHECK(daemon->count("event=settings") == 1);
+  CHECK(daemon->count_of("event=settings") == 1);
   require_every_ack_on_disk(s, clients);
 }
 
@@ -324,8 +324,8 @@ TEST_CASE("SIGUSR1 checkpoints the journal into a snapshot that ISC dhcpd accept
   run_result before = run({daemon_binary, "--check-leases", s.lease_dir});
   CHECK(before.text() == "leases=40 active=40 journal_records=40 snapshot_seq=0\n");
 
-  daemon->signal(SIGUSR1);
-  REQUIRE(daemon->wait_line("event=callback signal=SIGUSR1" + sent_by_me() + " ok=true",
+  daemon->send_signal(SIGUSR1);
+  REQUIRE(daemon->next_line("event=callback signal=SIGUSR1" + sent_by_me() + " ok=true",
                             milliseconds(5000)));
   CHECK(daemon->index_of("event=checkpoint leases=40 snapshot_seq=40") != process::npos);
   // Checked while the server runs: the read-only checker takes no lock.
@@ -347,7 +347,7 @@ TEST_CASE("SIGUSR1 checkpoints the journal into a snapshot that ISC dhcpd accept
   } else {
     WARN("dhcpd -T not run: /usr/sbin/dhcpd (isc-dhcp-server) is not installed");
   }
-  daemon->signal(SIGTERM);
+  daemon->send_signal(SIGTERM);
   CHECK(exit_status(daemon->wait_exit(milliseconds(10000))) == 0);
 }
 
@@ -358,8 +358,8 @@ TEST_CASE("a SIGTERM that arrives during start-up is honoured: no ready, exit 0"
   REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
   process daemon({daemon_binary, "--config", fifo});
   INFO(daemon.transcript());
-  REQUIRE(daemon.wait_line("event=installed", milliseconds(5000)));
-  daemon.signal(SIGTERM); // latched: the default action would have killed it
+  REQUIRE(daemon.next_line("event=installed", milliseconds(5000)));
+  daemon.send_signal(SIGTERM); // latched: the default action would have killed it
   { std::ofstream(fifo) << s.config_text("10.0.0.1"); }
   const auto status = daemon.wait_exit(milliseconds(10000));
   INFO(daemon.transcript());
@@ -398,7 +398,7 @@ TEST_CASE("truncated, oversized and malformed datagrams are dropped and counted,
   // Still serving.
   load clients(s.agent, ip("127.0.0.1"), 1, 5);
   REQUIRE(clients.pump_all(daemon.get(), milliseconds(10000)));
-  daemon->signal(SIGTERM);
+  daemon->send_signal(SIGTERM);
   const auto status = daemon->wait_exit(milliseconds(10000));
   INFO(daemon->transcript());
   CHECK(exit_status(status) == 0);
@@ -456,7 +456,7 @@ TEST_CASE("exit codes: config errors 78 with FILE:LINE, damaged leases 65, a hel
       CHECK(mac.rfind("02:42:00:00:00:0", 0) == 0);
       CHECK(expiry > std::time(nullptr) + 3500);
     }
-    daemon->signal(SIGTERM);
+    daemon->send_signal(SIGTERM);
     CHECK(exit_status(daemon->wait_exit(milliseconds(10000))) == 0);
   }
 
@@ -466,7 +466,7 @@ TEST_CASE("exit codes: config errors 78 with FILE:LINE, damaged leases 65, a hel
     auto daemon = s.start();
     load clients(s.agent, ip("127.0.0.1"), 10, 5);
     REQUIRE(clients.pump_all(daemon.get(), milliseconds(10000)));
-    daemon->signal(SIGKILL); // no flush: the records stay in the journal
+    daemon->send_signal(SIGKILL); // no flush: the records stay in the journal
     daemon->wait_exit(milliseconds(5000));
   }
   const std::string journal = s.lease_dir + "/leases.journal";
@@ -489,7 +489,7 @@ TEST_CASE("exit codes: config errors 78 with FILE:LINE, damaged leases 65, a hel
   {
     auto repaired = s.start({"--repair"});
     CHECK(repaired->index_of("repair:") != process::npos);
-    repaired->signal(SIGTERM);
+    repaired->send_signal(SIGTERM);
     CHECK(exit_status(repaired->wait_exit(milliseconds(10000))) == 0);
   }
   CHECK(run({daemon_binary, "--check-leases", s.lease_dir}).status == 0);
@@ -534,10 +534,10 @@ TEST_CASE("systemd notify: READY, RELOADING, STOPPING, EXTEND_TIMEOUT_USEC and S
 
   auto daemon = s.start({}, {"NOTIFY_SOCKET=" + path});
   CHECK(next_message("READY=1\nSTATUS=serving 127.0.0.0/16"));
-  daemon->signal(SIGHUP);
+  daemon->send_signal(SIGHUP);
   CHECK(next_message("RELOADING=1\nMONOTONIC_USEC="));
   CHECK(next_message("READY=1\nSTATUS=reloaded (SIGHUP)"));
-  daemon->signal(SIGTERM);
+  daemon->send_signal(SIGTERM);
   CHECK(next_message("STOPPING=1\nSTATUS=stopping: SIGTERM graceful\nEXTEND_TIMEOUT_USEC="));
   CHECK(next_message("STATUS=restarting: leases kept"));
   CHECK(next_message("STATUS=stopping: stage drain\nEXTEND_TIMEOUT_USEC="));
@@ -570,7 +570,7 @@ TEST_CASE("after binding, the daemon drops to the configured user") {
   CHECK(st.st_uid == 65534u);
   load clients(s.agent, ip("127.0.0.1"), 1, 5);
   REQUIRE(clients.pump_all(daemon.get(), milliseconds(10000)));
-  daemon->signal(SIGTERM);
+  daemon->send_signal(SIGTERM);
   CHECK(exit_status(daemon->wait_exit(milliseconds(10000))) == 0);
   require_every_ack_on_disk(s, clients);
 }

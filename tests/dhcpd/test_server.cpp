@@ -1,36 +1,19 @@
 // Server logic: each client state of RFC 2131 §4.3, address allocation, reply addressing (§4.1)
 // and the drop counters, driven with packets and a clock, no sockets.
 #include "server.hpp"
+#include "server_fixture.hpp"
 
 #include <catch2/catch.hpp>
 
-#include <filesystem>
 #include <memory>
 #include <set>
 
 using namespace gsdhcpd;
+using dhcpd_test::ip;
+using dhcpd_test::t0;
+using dhcpd_test::temp_dir;
 
 namespace {
-
-constexpr std::int64_t t0 = 1795550400;
-
-ipv4 ip(const char *text) {
-  return *parse_ipv4(text);
-}
-
-class temp_dir {
-public:
-  temp_dir() {
-    char pattern[] = "/tmp/gsdhcpd-server-XXXXXX";
-    REQUIRE(mkdtemp(pattern) != nullptr);
-    path_ = pattern;
-  }
-  ~temp_dir() { std::filesystem::remove_all(path_); }
-  const std::string &path() const { return path_; }
-
-private:
-  std::string path_;
-};
 
 server_settings test_settings() {
   server_settings s;
@@ -89,7 +72,7 @@ struct client {
 };
 
 struct fixture {
-  temp_dir dir;
+  temp_dir dir{"server"};
   std::unique_ptr<lease_db> db = std::make_unique<lease_db>(dir.path());
   std::unique_ptr<dhcp_server> server = std::make_unique<dhcp_server>(test_settings(), *db);
   arrival from{ip("0.0.0.0"), 68, ipv4_broadcast};

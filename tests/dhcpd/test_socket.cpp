@@ -1,11 +1,11 @@
 // The socket layer and the batch loop over loopback, with a fake relay agent standing in for
 // the clients, as perfdhcp does. Readiness is awaited with poll(), never with sleeps.
+#include "server_fixture.hpp"
 #include "service.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <arpa/inet.h>
-#include <filesystem>
 #include <poll.h>
 #include <pwd.h>
 #include <sys/socket.h>
@@ -13,28 +13,11 @@
 #include <unistd.h>
 
 using namespace gsdhcpd;
+using dhcpd_test::ip;
+using dhcpd_test::t0;
+using dhcpd_test::temp_dir;
 
 namespace {
-
-constexpr std::int64_t t0 = 1795550400;
-
-ipv4 ip(const char *text) {
-  return *parse_ipv4(text);
-}
-
-class temp_dir {
-public:
-  temp_dir() {
-    char pattern[] = "/tmp/gsdhcpd-socket-XXXXXX";
-    REQUIRE(mkdtemp(pattern) != nullptr);
-    path_ = pattern;
-  }
-  ~temp_dir() { std::filesystem::remove_all(path_); }
-  const std::string &path() const { return path_; }
-
-private:
-  std::string path_;
-};
 
 bool wait_readable(int fd) {
   pollfd p{fd, POLLIN, 0};
@@ -90,7 +73,7 @@ dhcp_packet client_message(message_type type, std::uint8_t id) {
 }
 
 struct loopback_server {
-  temp_dir dir;
+  temp_dir dir{"socket"};
   dhcp_socket socket = dhcp_socket::bind_address(endpoint{ip("127.0.0.1"), 0});
   std::uint16_t port = socket.local_endpoint().port;
   lease_db db{dir.path()};

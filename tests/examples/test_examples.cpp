@@ -3,7 +3,7 @@
 //
 // The example binaries come in as GS_EXAMPLE_<NAME> definitions (their paths), set by CMake only
 // for the examples whose library was found; the others' cases are not compiled.
-#include "child_process.hpp"
+#include <child_process.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -20,6 +20,7 @@
 #include <poll.h>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <system_error>
@@ -29,7 +30,6 @@
 #include <vector>
 
 using gs_test::child_process;
-using gs_test::logfmt_field;
 
 // The helpers live in a named namespace, not an anonymous one: which of them a build uses depends
 // on which examples were found, and an unused internal function is an error under -Werror.
@@ -37,6 +37,19 @@ namespace examples_test {}
 using namespace examples_test;
 
 namespace examples_test {
+
+/// The value of `key` in a logfmt line (unquoted values only, which is all the examples print).
+inline std::optional<std::string> logfmt_field(std::string_view line, std::string_view key) {
+  std::size_t pos = 0;
+  while (pos < line.size()) {
+    const std::size_t end = std::min(line.find(' ', pos), line.size());
+    const std::string_view token = line.substr(pos, end - pos);
+    if (token.size() > key.size() && token.substr(0, key.size()) == key && token[key.size()] == '=')
+      return std::string(token.substr(key.size() + 1));
+    pos = end + 1;
+  }
+  return std::nullopt;
+}
 
 // An upper bound for each wait, not a delay: every wait ends as soon as its line or event comes.
 constexpr std::chrono::milliseconds patience{10000};

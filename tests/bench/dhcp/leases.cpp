@@ -12,6 +12,7 @@
 //              exactly what a server that had handed out these leases would leave behind.
 //   --isc FILE  ISC dhcpd's dhcpd.leases, with the statements ISC dhcpd itself writes.
 //   --kea FILE  Kea's memfile CSV (lease4 schema 2.0, Kea 1.6 and later), subnet id 1.
+#include "command_line.hpp"
 #include "lease_db.hpp"
 #include "lease_file_format.hpp"
 #include "packet.hpp"
@@ -37,34 +38,23 @@ struct arguments {
   std::optional<std::string> ours, isc, kea;
 };
 
-[[noreturn]] void usage_error(const std::string &why) {
-  throw std::invalid_argument(why + "\nusage: gsdhcp_bench_leases --count N --first IP "
-                                    "--lease-time S [--ours DIR] [--isc FILE] [--kea FILE]");
-}
-
-long parse_number(const std::string &name, const std::string &text, long low, long high) {
-  char *end = nullptr;
-  errno = 0;
-  const long value = std::strtol(text.c_str(), &end, 10);
-  if (text.empty() || *end != '\0' || errno != 0 || value < low || value > high)
-    usage_error(name + ": expected a number from " + std::to_string(low) + " to " +
-                std::to_string(high) + ", got '" + text + "'");
-  return value;
-}
+const gsdhcp_bench::command_line
+    command_line("gsdhcp_bench_leases --count N --first IP "
+                 "--lease-time S [--ours DIR] [--isc FILE] [--kea FILE]");
 
 arguments parse_arguments(int argc, char **argv) {
   arguments a;
   for (int i = 1; i < argc; ++i) {
     const std::string name = argv[i];
-    if (i + 1 >= argc) usage_error(name + ": missing value");
+    if (i + 1 >= argc) command_line.error(name + ": missing value");
     const std::string value = argv[++i];
     if (name == "--count") {
-      a.count = parse_number(name, value, 0, 10000000);
+      a.count = command_line.number(name, value, 0, 10000000);
     } else if (name == "--first") {
       a.first = parse_ipv4(value);
-      if (!a.first) usage_error("--first: not an IPv4 address: '" + value + "'");
+      if (!a.first) command_line.error("--first: not an IPv4 address: '" + value + "'");
     } else if (name == "--lease-time") {
-      a.lease_time = parse_number(name, value, 60, 100000000);
+      a.lease_time = command_line.number(name, value, 60, 100000000);
     } else if (name == "--ours") {
       a.ours = value;
     } else if (name == "--isc") {
@@ -72,13 +62,13 @@ arguments parse_arguments(int argc, char **argv) {
     } else if (name == "--kea") {
       a.kea = value;
     } else {
-      usage_error("unknown option '" + name + "'");
+      command_line.error("unknown option '" + name + "'");
     }
   }
   if (a.count < 0 || !a.first || a.lease_time < 0)
-    usage_error("--count, --first and --lease-time are required");
+    command_line.error("--count, --first and --lease-time are required");
   if (std::uint64_t{a.first->value} + static_cast<std::uint64_t>(a.count) > 0xffffffffu)
-    usage_error("--count: the addresses run past 255.255.255.255");
+    command_line.error("--count: the addresses run past 255.255.255.255");
   return a;
 }
 

@@ -20,6 +20,7 @@
 // --max-wait-s.
 #include <gracefulstop/stop.hpp>
 
+#include "command_line.hpp"
 #include "packet.hpp"
 
 #include <arpa/inet.h>
@@ -55,49 +56,37 @@ struct arguments {
   int max_wait_s = 30;
 };
 
-[[noreturn]] void usage_error(const std::string &why) {
-  throw std::invalid_argument(why + "\nusage: gsdhcp_bench_probe --server IP --relay IP "
-                                    "[--clients N] [--retransmit-ms MS] [--gap-ms MS] "
-                                    "[--ready-after N] [--max-wait-s S]");
-}
-
-long parse_number(const std::string &name, const std::string &text, long low, long high) {
-  char *end = nullptr;
-  errno = 0;
-  const long value = std::strtol(text.c_str(), &end, 10);
-  if (text.empty() || *end != '\0' || errno != 0 || value < low || value > high)
-    usage_error(name + ": expected a number from " + std::to_string(low) + " to " +
-                std::to_string(high) + ", got '" + text + "'");
-  return value;
-}
+const gsdhcp_bench::command_line command_line("gsdhcp_bench_probe --server IP --relay IP "
+                                              "[--clients N] [--retransmit-ms MS] [--gap-ms MS] "
+                                              "[--ready-after N] [--max-wait-s S]");
 
 arguments parse_arguments(int argc, char **argv) {
   arguments a;
   bool have_server = false, have_relay = false;
   for (int i = 1; i < argc; ++i) {
     const std::string name = argv[i];
-    if (i + 1 >= argc) usage_error(name + ": missing value");
+    if (i + 1 >= argc) command_line.error(name + ": missing value");
     const std::string value = argv[++i];
     if (name == "--server" || name == "--relay") {
       auto address = gsdhcpd::parse_ipv4(value);
-      if (!address) usage_error(name + ": not an IPv4 address: '" + value + "'");
+      if (!address) command_line.error(name + ": not an IPv4 address: '" + value + "'");
       (name == "--server" ? a.server : a.relay) = *address;
       (name == "--server" ? have_server : have_relay) = true;
     } else if (name == "--clients") {
-      a.clients = static_cast<unsigned>(parse_number(name, value, 1, 65535));
+      a.clients = static_cast<unsigned>(command_line.number(name, value, 1, 65535));
     } else if (name == "--retransmit-ms") {
-      a.retransmit_ms = static_cast<int>(parse_number(name, value, 1, 10000));
+      a.retransmit_ms = static_cast<int>(command_line.number(name, value, 1, 10000));
     } else if (name == "--gap-ms") {
-      a.gap_ms = static_cast<int>(parse_number(name, value, 0, 10000));
+      a.gap_ms = static_cast<int>(command_line.number(name, value, 0, 10000));
     } else if (name == "--ready-after") {
-      a.ready_after = static_cast<unsigned>(parse_number(name, value, 1, 1000000));
+      a.ready_after = static_cast<unsigned>(command_line.number(name, value, 1, 1000000));
     } else if (name == "--max-wait-s") {
-      a.max_wait_s = static_cast<int>(parse_number(name, value, 1, 3600));
+      a.max_wait_s = static_cast<int>(command_line.number(name, value, 1, 3600));
     } else {
-      usage_error("unknown option '" + name + "'");
+      command_line.error("unknown option '" + name + "'");
     }
   }
-  if (!have_server || !have_relay) usage_error("--server and --relay are required");
+  if (!have_server || !have_relay) command_line.error("--server and --relay are required");
   return a;
 }
 

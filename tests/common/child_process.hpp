@@ -1,16 +1,18 @@
-// A child process under test: started with fork/exec, its stdout and stderr read line by line
-// through one pipe, its stdin optionally fed by the test, signalled with kill(), and always reaped.
+// A program under test as a real process: started with fork/exec, its stdout and stderr read line
+// by line through one pipe, its stdin optionally fed by the test, signalled with kill(), and
+// always reaped (killed first if the test ends while it still runs).
 //
 // Every wait is bounded and waits on a descriptor (the output pipe, a pidfd), never on a sleep:
-// the examples announce what they do in logfmt lines, and the test waits for those lines.
-#ifndef GRACEFULSTOP_TESTS_EXAMPLES_CHILD_PROCESS_HPP
-#define GRACEFULSTOP_TESTS_EXAMPLES_CHILD_PROCESS_HPP
+// the programs under test announce what they do in logfmt lines, and the tests wait for those.
+#ifndef GRACEFULSTOP_TESTS_COMMON_CHILD_PROCESS_HPP
+#define GRACEFULSTOP_TESTS_COMMON_CHILD_PROCESS_HPP
 
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstddef>
+#include <cstdio>
 #include <fcntl.h>
 #include <optional>
 #include <poll.h>
@@ -25,6 +27,8 @@
 #include <unistd.h>
 #include <utility>
 #include <vector>
+
+extern char **environ;
 
 namespace gs_test {
 
@@ -44,7 +48,10 @@ enum class child_input {
 
 class child_process {
 public:
-  explicit child_process(std::vector<std::string> argv, child_input input = child_input::none)
+  /// Starts argv[0] (a path, not looked up in PATH) with `environment` ("NAME=value" strings) as
+  /// its whole environment, or with the test's own when it is nullopt.
+  explicit child_process(std::vector<std::string> argv, child_input input = child_input::none,
+                         std::optional<std::vector<std::string>> environment = std::nullopt)
       : argv_(std::move(argv)) {
     if (argv_.empty()) throw std::invalid_argument("child_process: empty argv");
     // Built before fork: between fork and exec the child may only make async-signal-safe calls.
@@ -52,6 +59,13 @@ public:
     for (std::string &a : argv_)
       args.push_back(a.data());
     args.push_back(nullptr);
+    std::vector<char *> envp;
+    if (environment) {
+      for (std::string &e : *environment)
+        envp.push_back(e.data());
+      envp.push_back(nullptr);
+    }
+    char **const child_environment = environment ? envp.data() : environ;
 
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0)
@@ -66,6 +80,8 @@ public:
       ::close(fds[1]);
       throw std::system_error(saved, std::system_category(), "socketpair");
     }
+    // Output still buffered in the test's stdio would otherwise be in the child's copy too.
+    std::fflush(nullptr);
     pid_ = ::fork();
     if (pid_ < 0) {
       const int saved = errno;
@@ -74,7 +90,7 @@ public:
       throw std::system_error(saved, std::system_category(), "fork");
     }
     if (pid_ == 0) {
-      // The example starts the way a daemon starts from a service manager: default dispositions
+      // The program starts the way a daemon starts from a service manager: default dispositions
       // and nothing blocked, whatever the test runner itself inherited (a SIGINT ignored by a
       // background job would otherwise stay ignored across exec).
       struct sigaction dfl {};
@@ -89,7 +105,7 @@ public:
       if (stdin_source >= 0) ::dup2(stdin_source, STDIN_FILENO);
       ::dup2(fds[1], STDOUT_FILENO); // dup2 clears O_CLOEXEC on the copies: they survive exec
       ::dup2(fds[1], STDERR_FILENO);
-      ::execv(args[0], args.data());
+      ::execve(args[0], args.data(), child_environment);
       static const char message[] = "event=exec-failed\n";
       [[maybe_unused]] const ssize_t ignored = ::write(STDERR_FILENO, message, sizeof message - 1);
       ::_exit(127);
@@ -122,7 +138,13 @@ public:
     return pid_;
   }
 
-  void send_signal(int signo) {
+  /// The read end of the child's output, for a test that polls it alongside other descriptors
+  /// (then read_available() when it is readable).
+  int output_fd() const {
+    return out_;
+  }
+
+  void send_signal(int signo) const {
     if (::kill(pid_, signo) != 0) throw std::system_error(errno, std::system_category(), "kill");
   }
 
@@ -159,6 +181,13 @@ public:
     }
   }
 
+  /// Reads whatever output is there without waiting, so that the child never blocks on a full
+  /// pipe while the test is busy elsewhere.
+  void read_available() {
+    while (!eof_ && read_some(0)) {
+    }
+  }
+
   /// Waits for the child to exit (reading the rest of its output) and returns its wait status,
   /// or nullopt if it is still running after `timeout`.
   std::optional<int> wait_exit(std::chrono::milliseconds timeout) {
@@ -183,6 +212,11 @@ public:
     reaped_ = true;
     status_ = status;
     return status_;
+  }
+
+  /// True once wait_exit() has reaped the child.
+  bool exited() const {
+    return reaped_;
   }
 
   const std::vector<std::string> &lines() const {
@@ -221,7 +255,7 @@ private:
     while ((n = ::poll(&p, 1, timeout_ms)) < 0 && errno == EINTR) {
     }
     if (n <= 0) return false;
-    char buffer[4096];
+    char buffer[8192];
     ssize_t got;
     while ((got = ::read(out_, buffer, sizeof buffer)) < 0 && errno == EINTR) {
     }
@@ -252,19 +286,6 @@ private:
   std::size_t cursor_ = 0;
 };
 
-/// The value of `key` in a logfmt line (unquoted values only, which is all the examples print).
-inline std::optional<std::string> logfmt_field(std::string_view line, std::string_view key) {
-  std::size_t pos = 0;
-  while (pos < line.size()) {
-    const std::size_t end = std::min(line.find(' ', pos), line.size());
-    const std::string_view token = line.substr(pos, end - pos);
-    if (token.size() > key.size() && token.substr(0, key.size()) == key && token[key.size()] == '=')
-      return std::string(token.substr(key.size() + 1));
-    pos = end + 1;
-  }
-  return std::nullopt;
-}
-
 } // namespace gs_test
 
-#endif // GRACEFULSTOP_TESTS_EXAMPLES_CHILD_PROCESS_HPP
+#endif // GRACEFULSTOP_TESTS_COMMON_CHILD_PROCESS_HPP
