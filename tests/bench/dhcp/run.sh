@@ -403,10 +403,10 @@ populate() {
   esac
 }
 
-rs_values=""
-restart_run() { # KIND RUN -> rs_values="downtime_us stop_us ready_us first_ack_us exit_status"
-  local kind=$1 run=$2 dir=$workdir/restart-$1-$2
-  local tag=restart-$kind-$run
+# A fresh lease directory for KIND in DIR holding $restart_leases leases in the big subnet, and
+# the server started on it (log: $logs/TAG.log). The restart and SIGTERM runs both begin so.
+start_with_leases() { # KIND DIR TAG
+  local kind=$1 dir=$2 tag=$3
   rm -rf "$dir"
   mkdir -p "$dir"
   write_config "$kind" "$dir" "$big_subnet" "$big_first" "$big_last"
@@ -414,7 +414,14 @@ restart_run() { # KIND RUN -> rs_values="downtime_us stop_us ready_us first_ack_
     fail "$tag: could not write the leases"
     return 1
   }
-  start_server "$kind" "$dir" "$logs/$tag.log" || return 1
+  start_server "$kind" "$dir" "$logs/$tag.log"
+}
+
+rs_values=""
+restart_run() { # KIND RUN -> rs_values="downtime_us stop_us ready_us first_ack_us exit_status"
+  local kind=$1 run=$2 dir=$workdir/restart-$1-$2
+  local tag=restart-$kind-$run
+  start_with_leases "$kind" "$dir" "$tag" || return 1
 
   # The probe: its ACK lines go to a file (never a pipe that could stall it), its stderr through
   # a FIFO until it reports a steady stream of ACKs.
@@ -552,14 +559,7 @@ check_store() {
 st_values=""
 sigterm_run() { # KIND -> st_values="exit_us status acked lost check..."
   local kind=$1 dir=$workdir/sigterm-$1 tag=sigterm-$1 pd pd_pid
-  rm -rf "$dir"
-  mkdir -p "$dir"
-  write_config "$kind" "$dir" "$big_subnet" "$big_first" "$big_last"
-  populate "$kind" "$dir" "$restart_leases" || {
-    fail "$tag: could not write the leases"
-    return 1
-  }
-  start_server "$kind" "$dir" "$logs/$tag.log" || return 1
+  start_with_leases "$kind" "$dir" "$tag" || return 1
   pd=$logs/$tag.perfdhcp
   # Load for load_before seconds, then SIGTERM while perfdhcp keeps sending for a while longer.
   local load_period
